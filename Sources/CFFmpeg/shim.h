@@ -1,0 +1,19 @@
+#ifndef ETL_CFFMPEG_SHIM_H
+#define ETL_CFFMPEG_SHIM_H
+#include <libavformat/avformat.h>
+#include <libavformat/avio.h>
+#include <libavcodec/avcodec.h>
+#include <libavutil/avutil.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libavutil/display.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/error.h>
+#include <libswscale/swscale.h>
+#include <libswresample/swresample.h>
+
+// AVERROR and friends are function-like macros that Swift cannot import.
+static inline int etl_averror(int e) { return AVERROR(e); }
+static inline int etl_averror_eof(void) { return AVERROR_EOF; }
+static inline int etl_averror_eagain(void) { return AVERROR(EAGAIN); }
+#endif

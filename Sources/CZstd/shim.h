@@ -1,0 +1,4 @@
+#ifndef ETL_CZSTD_SHIM_H
+#define ETL_CZSTD_SHIM_H
+#include <zstd.h>
+#endif

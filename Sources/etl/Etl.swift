@@ -1,6 +1,27 @@
 import ArgumentParser
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Etl: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "etl", abstract: "Turns user feedback in PostgreSQL into versioned MDS training datasets.")
+    static let configuration = CommandConfiguration(
+        commandName: "etl",
+        abstract: "Turns user feedback in PostgreSQL into versioned MDS training datasets.",
+        discussion: """
+            Exit codes: 0 success (also: nothing new to publish), 1 internal error, 2 invalid pipeline file or usage, \
+            3 source database unreachable or authentication failed, 4 source query failed, 5 output could not be written \
+            (disk full, permissions), 6 another run holds the dataset's lock, 7 dataset or version not found.
+            """,
+        version: "0.1.0",
+        subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, InspectCommand.self])
+
+    static func main() {
+        // Past a file-size limit, writes must fail with EFBIG (reported, exit 5) instead of the default SIGXFSZ
+        // killing the process without a word. Broken pipes (etl inspect | head) are errors, not deaths, too.
+        signal(SIGXFSZ, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        main(nil)
+    }
 }

@@ -1,0 +1,81 @@
+import Foundation
+import Shards
+
+/// A pipeline file, decoded and checked. Everything a run needs that does not depend on the database.
+public struct PipelineConfig: Sendable {
+    public var name: String
+    public var dataset: String
+    /// Where dataset versions are published, resolved against the working directory.
+    public var outputRoot: String
+    public var source: SourceConfig
+    public var columns: [ColumnConfig]
+    public var split: SplitConfig
+    public var shards: ShardConfig
+    public var media: MediaConfig
+    /// The file it was read from, and the sha256 of its bytes: recorded in every manifest it publishes.
+    public var path: String
+    public var sha256: String
+}
+
+public struct SourceConfig: Sendable {
+    /// libpq conninfo (`key=value …` or a `postgresql://` URI) after `${VAR}` expansion; empty = libpq's PG* defaults.
+    public var connection: String
+    public var query: String
+    public var queryLocation: SourceLocation
+    /// The column that orders rows and bounds incremental runs (e.g. a bigserial id or an updated_at timestamp).
+    public var cursorColumn: String
+    public var cursorLocation: SourceLocation
+    /// The column that identifies a source row; written to every sample as `__key__`.
+    public var keyColumn: String
+    public var keyLocation: SourceLocation
+}
+
+public struct ColumnConfig: Sendable {
+    /// The output (MDS) column name.
+    public var name: String
+    /// The source column it is computed from.
+    public var from: String
+    public var transform: any ColumnTransform
+    public var location: SourceLocation
+}
+
+public struct SplitConfig: Sendable {
+    /// Rows with the same value here always land in the same split (e.g. a user id), so no user leaks across splits.
+    /// nil: the source key is the group.
+    public var groupColumn: String?
+    public var groupLocation: SourceLocation?
+    public var seed: String
+    /// In the order given; the ratios sum to 1.
+    public var ratios: [(name: String, ratio: Double)]
+
+    public var names: [String] { ratios.map(\.name) }
+}
+
+public struct ShardConfig: Sendable {
+    public var sizeLimit: Int
+    /// nil: no compression.
+    public var zstdLevel: Int?
+    public var hashes: [MDSHashAlgorithm]
+}
+
+public struct MediaConfig: Sendable {
+    /// Parallel transform workers; defaults to the number of cores.
+    public var workers: Int
+    /// Where path columns are resolved; paths outside it are refused.
+    public var mediaRoot: String?
+    public var maxInputBytes: Int
+    public var maxPixels: Int
+    public var maxDimension: Int
+    public var maxDurationSeconds: Double
+    public var decodeTimeoutSeconds: Double
+}
+
+/// Every problem found in a pipeline file.
+public struct PipelineConfigError: Error, CustomStringConvertible, Sendable {
+    public var issues: [ConfigIssue]
+
+    public var description: String {
+        let lines = issues.map(\.description)
+        return lines.joined(separator: "\n") + "\n\(issues.count) error\(issues.count == 1 ? "" : "s") in the pipeline file"
+    }
+}

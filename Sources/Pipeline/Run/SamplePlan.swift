@@ -1,0 +1,83 @@
+import Postgres
+import Shards
+
+/// The pipeline file checked against the query's real result columns: which source column feeds which output,
+/// with which types and MDS encodings. Built before any row is read, so type problems fail fast and name the column.
+struct SamplePlan: Sendable {
+    struct Output: Sendable {
+        var config: ColumnConfig
+        var sourceIndex: Int
+        var sourceType: SourceType
+        var columns: [MDSColumn]
+    }
+
+    static let keyColumnName = "__key__"
+
+    var outputs: [Output]
+    var keyIndex: Int
+    var cursorIndex: Int
+    var cursorType: String
+    var groupIndex: Int?
+    /// Every MDS column of a sample, `__key__` included.
+    var mdsColumns: [MDSColumn]
+
+    init(config: PipelineConfig, columns: [PostgresColumn]) throws(PipelineConfigError) {
+        var issues = ConfigIssues()
+        let names = columns.map(\.name)
+        let available = names.joined(separator: ", ")
+        func index(of name: String, role: String, at location: SourceLocation) -> Int? {
+            if let i = names.firstIndex(of: name) { return i }
+            let hint = suggestion(for: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+            issues.add("\(role) '\(name)' is not a column of the query's result\(hint); it returns: \(available)", at: location)
+            return nil
+        }
+        let source = config.source
+        let keyIndex = index(of: source.keyColumn, role: "key column", at: source.keyLocation)
+        let cursorIndex = index(of: source.cursorColumn, role: "cursor column", at: source.cursorLocation)
+        if let cursorIndex, !cursorTypes.contains(columns[cursorIndex].type.name) {
+            issues.add("cursor column '\(source.cursorColumn)' has type \(columns[cursorIndex].type.name); a cursor must be one of \(cursorTypes.sorted().joined(separator: ", "))", at: source.cursorLocation)
+        }
+        if let keyIndex, SourceType(columns[keyIndex].type) == nil || [.bytea, .json].contains(SourceType(columns[keyIndex].type)!) {
+            issues.add("key column '\(source.keyColumn)' has type \(columns[keyIndex].type.name); a key must be a number, text, uuid, date or timestamp", at: source.keyLocation)
+        }
+        var groupIndex: Int?
+        if let group = config.split.groupColumn {
+            groupIndex = index(of: group, role: "split group column", at: config.split.groupLocation ?? source.queryLocation)
+        }
+
+        var outputs: [Output] = []
+        var mdsColumns = [MDSColumn(name: Self.keyColumnName, encoding: try! MDSEncoding(parsing: "str"))]
+        var produced: [String: SourceLocation] = [:]
+        for column in config.columns {
+            for extra in column.transform.extraSourceColumns {
+                _ = index(of: extra, role: "column", at: column.location)
+            }
+            guard let i = index(of: column.from, role: "source column", at: column.location) else { continue }
+            let pgType = columns[i].type
+            guard let sourceType = SourceType(pgType) else {
+                issues.add("column '\(column.from)' has PostgreSQL type \(pgType.name), which etl cannot map to an MDS encoding; cast it in the query (e.g. \(column.from)::text)", at: column.location)
+                continue
+            }
+            switch column.transform.outputColumns(name: column.name, sourceType: sourceType) {
+            case .failure(let problem):
+                issues.add("column '\(column.name)' (from '\(column.from)', \(pgType.name)): \(problem.message)", at: column.location)
+            case .success(let produces):
+                for mds in produces {
+                    if let first = produced[mds.name] {
+                        issues.add("output column '\(mds.name)' is produced twice (first at line \(first.line))", at: column.location)
+                    }
+                    produced[mds.name] = column.location
+                }
+                mdsColumns += produces
+                outputs.append(Output(config: column, sourceIndex: i, sourceType: sourceType, columns: produces))
+            }
+        }
+        guard issues.isEmpty, let keyIndex, let cursorIndex else { throw PipelineConfigError(issues: issues.all) }
+        self.outputs = outputs
+        self.keyIndex = keyIndex
+        self.cursorIndex = cursorIndex
+        self.cursorType = columns[cursorIndex].type.name
+        self.groupIndex = groupIndex
+        self.mdsColumns = mdsColumns.sorted { $0.name < $1.name }
+    }
+}

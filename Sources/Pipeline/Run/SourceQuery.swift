@@ -1,0 +1,30 @@
+import Postgres
+
+/// The user's query wrapped so that rows come in a stable order (cursor, then key: same input, same shards) and,
+/// for an incremental run, only after the last published cursor value, bound as a parameter.
+struct SourceQuery {
+    let userQuery: String
+    let cursorColumn: String
+    let keyColumn: String
+
+    /// For describing the result columns without reading rows.
+    var describeSQL: String { "SELECT * FROM (\n\(userQuery)\n) AS etl_source" }
+
+    func sql(after cursorType: String?) -> String {
+        // Rows with a NULL cursor can never be placed before or after a published cursor, so they are never read.
+        var sql = describeSQL + "\nWHERE etl_source.\(quoteIdentifier(cursorColumn)) IS NOT NULL"
+        if let cursorType {
+            sql += " AND etl_source.\(quoteIdentifier(cursorColumn)) > $1::\(cursorType)"
+        }
+        sql += "\nORDER BY etl_source.\(quoteIdentifier(cursorColumn)), etl_source.\(quoteIdentifier(keyColumn))"
+        return sql
+    }
+}
+
+/// Identifiers are quoted, never pasted bare: column names come from the pipeline file.
+func quoteIdentifier(_ name: String) -> String {
+    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// Column types a cursor can be: totally ordered, and exactly re-bindable from their text form.
+let cursorTypes: Set<String> = ["int2", "int4", "int8", "numeric", "timestamptz", "timestamp", "date"]

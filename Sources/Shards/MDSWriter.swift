@@ -69,7 +69,9 @@ public final class MDSWriter {
 
     /// Creates `directory` if needed. `columns` may come in any order; names must be unique and non-empty.
     /// Shards are numbered from `firstShardIndex` (a new dataset version continues its parent's numbering).
-    public init(directory: URL, columns: [MDSColumn], options: MDSWriterOptions, firstShardIndex: Int = 0)
+    public init(
+        directory: URL, columns: [MDSColumn], options: MDSWriterOptions = MDSWriterOptions(), firstShardIndex: Int = 0
+    )
         throws(ShardError)
     {
         try options.validate()

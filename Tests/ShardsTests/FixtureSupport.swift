@@ -112,3 +112,15 @@ enum MDSFixtures {
         try FileManager.default.contentsOfDirectory(atPath: url.path).sorted()
     }
 }
+
+/// Compares byte strings and, on mismatch, reports the first differing offset instead of dumping both arrays.
+func expectSameBytes(
+    _ actual: [UInt8], _ expected: [UInt8], _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    guard actual != expected else { return }
+    let common = min(actual.count, expected.count)
+    let firstDifference = (0..<common).first { actual[$0] != expected[$0] } ?? common
+    Issue.record(
+        "\(what): \(actual.count) bytes vs expected \(expected.count), first difference at offset \(firstDifference)",
+        sourceLocation: sourceLocation)
+}

@@ -61,12 +61,12 @@ import Testing
             let theirFile = try MDSFixtures.bytes(fixtureDirectory.appendingPathComponent(theirs.storedFile.basename))
             #expect(ourFile.count == ours.storedFile.bytes)
             if ours.compression == nil {
-                #expect(ourFile == theirFile, "raw shard \(ours.rawData.basename) differs from mosaicml's")
+                expectSameBytes(ourFile, theirFile, "raw shard \(ours.rawData.basename)")
             } else {
                 #expect(Zstd.frameContentSize(of: ourFile) == UInt64(ours.rawData.bytes))
                 let ourRaw = try Zstd.decompress(ourFile)
                 let theirRaw = try Zstd.decompress(theirFile)
-                #expect(ourRaw == theirRaw, "decompressed \(ours.rawData.basename) differs from mosaicml's")
+                expectSameBytes(ourRaw, theirRaw, "decompressed \(ours.storedFile.basename)")
             }
         }
 
@@ -76,7 +76,7 @@ import Testing
             withTheirZipData.shards[position].zipData = fixtureIndex.shards[position].zipData
         }
         let fixtureIndexBytes = try MDSFixtures.bytes(fixtureDirectory.appendingPathComponent("index.json"))
-        #expect(withTheirZipData.jsonBytes() == fixtureIndexBytes)
+        expectSameBytes(withTheirZipData.jsonBytes(), fixtureIndexBytes, "index.json")
 
         // The index we write is read back to the same value, and only shards and index.json remain.
         try MDSIndex(shards: entries).write(to: output)

@@ -71,9 +71,7 @@ public final class MDSWriter {
     /// Shards are numbered from `firstShardIndex` (a new dataset version continues its parent's numbering).
     public init(
         directory: URL, columns: [MDSColumn], options: MDSWriterOptions = MDSWriterOptions(), firstShardIndex: Int = 0
-    )
-        throws(ShardError)
-    {
+    ) throws(ShardError) {
         try options.validate()
         guard !columns.isEmpty else { throw ShardError(.invalidConfiguration, "an MDS dataset needs at least one column") }
         var seen = Set<String>()

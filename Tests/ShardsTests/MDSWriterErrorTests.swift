@@ -142,3 +142,40 @@ import Testing
         #expect(left.allSatisfy { $0.hasPrefix("shard.") && $0.hasSuffix(".mds.zstd") })
     }
 }
+
+/// A full disk must surface as an `.io` ShardError naming the shard. Needs a small file system made for it, so
+/// it runs only when given one, e.g. as root:
+/// `mount -t tmpfs -o size=256k tmpfs /tmp/tinyfs && ETL_SHARDS_FULL_DIR=/tmp/tinyfs swift test --filter DiskFullTests`
+@Suite struct DiskFullTests {
+    static var directory: String? { ProcessInfo.processInfo.environment["ETL_SHARDS_FULL_DIR"] }
+
+    @Test(.enabled(if: directory != nil))
+    func fullDiskIsReportedWithShardPath() throws {
+        let output = URL(fileURLWithPath: Self.directory!).appendingPathComponent("full-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let writer = try MDSWriter(
+            directory: output, columns: [MDSColumn(name: "blob", encoding: .bytes)],
+            options: MDSWriterOptions(sizeLimit: 64 << 10, zstdLevel: nil))
+        var state: UInt64 = 1
+        let error = try #require(throws: ShardError.self) {
+            for _ in 0..<100_000 {
+                let blob = (0..<4096).map { _ in
+                    state = state &* 6_364_136_223_846_793_005 &+ 1
+                    return UInt8(truncatingIfNeeded: state >> 33)
+                }
+                try writer.write(["blob": .bytes(blob)])
+            }
+            _ = try writer.finish()
+        }
+        print("disk full error: \(error)")
+        #expect(error.code == .io)
+        #expect(error.errno == ENOSPC)
+        #expect(error.isRetryable)
+        #expect(error.description.contains("No space left on device (errno 28)"))
+        #expect(error.path?.hasPrefix(output.path) == true)
+        // The writer is now closed for good, and says why.
+        let again = try #require(throws: ShardError.self) { try writer.write(["blob": .bytes([1])]) }
+        #expect(again.code == .writerClosed)
+        #expect(again.description.contains("No space left on device"))
+    }
+}

@@ -1,0 +1,280 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes samples into MDS shards in one directory, byte-compatible with mosaicml-streaming's `MDSWriter`.
+///
+/// Memory stays bounded whatever the shard size: each encoded sample is appended to a temporary spool file in
+/// the output directory and only its length is kept; when a shard closes, header, config JSON and spooled
+/// samples stream through zstd (or straight) into `shard.NNNNN.mds[.zstd]`, hashed on the way, in 1 MiB
+/// chunks. Shard files appear only complete (temporary name, fsync, rename).
+///
+/// Differences from mosaicml, all invisible to its reader:
+/// - mosaicml writes an empty shard (0 samples) when the very first sample exceeds the size limit; we don't.
+/// - We refuse sample keys that are not columns (mosaicml ignores them) and finite floats that overflow their
+///   encoding (NumPy stores infinity).
+/// - We accept ndarrays with zero elements in variable-shape columns (mosaicml's writer refuses them; its
+///   reader decodes them fine).
+/// - `finish()` returns the shard entries instead of writing index.json: a dataset version also lists shards
+///   reused from its parent, so the caller assembles the index (`MDSIndex.write(to:)`).
+///
+/// Not thread-safe; use one writer per split from one thread at a time.
+public final class MDSWriter {
+    /// Prefix of every temporary file a writer (or `MDSIndex.write`) creates. Anything with this prefix left
+    /// in a dataset directory comes from a process that died mid-write and can be deleted.
+    public static let temporaryPrefix = ".mds-tmp-"
+
+    static func temporaryName(for basename: String) -> String {
+        let random = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        return "\(temporaryPrefix)\(getpid())-\(random)-\(basename)"
+    }
+
+    /// Chunk size for streaming shards and for buffering spool writes; bounds the writer's own memory.
+    static let chunkSize = 1 << 20
+
+    public let directory: URL
+    /// Sorted by name in code point order, as mosaicml stores them.
+    public let columns: [MDSColumn]
+    public let options: MDSWriterOptions
+    public private(set) var samplesWritten = 0
+
+    private let codec: MDSSampleCodec
+    private let hashes: [MDSHashAlgorithm]
+    /// The JSON between the offsets and the samples of every shard, byte for byte what mosaicml writes.
+    private let configJSON: [UInt8]
+    private let compressor: ZstdCompressor?
+
+    private var spool: MDSFile
+    private var spoolLength = 0
+    private var spoolBuffer: [UInt8] = []
+    private var sampleBuffer: [UInt8] = []
+
+    private var shardSampleSizes: [UInt32] = []
+    /// mosaicml's running size of the open shard: header, config, and per sample its bytes plus its u32
+    /// offset. It equals the raw shard's final size exactly.
+    private var shardSize: Int
+    private var nextShardIndex: Int
+    private var entries: [MDSShardEntry] = []
+
+    private enum State {
+        case open
+        case finished
+        case failed(ShardError)
+    }
+    private var state = State.open
+
+    /// Creates `directory` if needed. `columns` may come in any order; names must be unique and non-empty.
+    /// Shards are numbered from `firstShardIndex` (a new dataset version continues its parent's numbering).
+    public init(
+        directory: URL, columns: [MDSColumn], options: MDSWriterOptions = MDSWriterOptions(), firstShardIndex: Int = 0
+    ) throws(ShardError) {
+        try options.validate()
+        guard !columns.isEmpty else { throw ShardError(.invalidConfiguration, "an MDS dataset needs at least one column") }
+        var seen = Set<String>()
+        for column in columns {
+            guard !column.name.isEmpty else { throw ShardError(.invalidConfiguration, "column names must not be empty") }
+            guard seen.insert(column.name).inserted else {
+                throw ShardError(.invalidConfiguration, column: column.name, "column '\(column.name)' is listed twice")
+            }
+            if let reason = column.encoding.invalidReason {
+                throw ShardError(.invalidEncoding, column: column.name, "column '\(column.name)': \(reason)")
+            }
+        }
+        guard firstShardIndex >= 0 else {
+            throw ShardError(.invalidConfiguration, "first shard index \(firstShardIndex) is negative")
+        }
+
+        let sorted = columns.sorted { String.codePointPrecedes($0.name, $1.name) }
+        self.directory = directory
+        self.columns = sorted
+        self.options = options
+        codec = MDSSampleCodec(sortedColumns: sorted)
+        hashes = options.sortedHashes
+        configJSON = PythonJSON.object([
+            "column_encodings": .array(sorted.map { .string($0.encoding.name) }),
+            "column_names": .array(sorted.map { .string($0.name) }),
+            "column_sizes": .array(sorted.map { $0.encoding.fixedSize.map { .int($0) } ?? .null }),
+            "compression": options.compressionName.map { .string($0) } ?? .null,
+            "format": .string("mds"),
+            "hashes": .array(options.sortedHashes.map { .string($0.rawValue) }),
+            "size_limit": .int(options.sizeLimit),
+            "version": .int(2),
+        ]).bytes
+        shardSize = 8 + configJSON.count
+        nextShardIndex = firstShardIndex
+        compressor = try options.zstdLevel.map { (level) throws(ShardError) in
+            try ZstdCompressor(level: level, path: directory.path)
+        }
+        try MDSFile.createDirectory(directory.path)
+        spool = try MDSFile.createExclusive(
+            directory.appendingPathComponent(Self.temporaryName(for: "samples")).path, role: "temporary sample file",
+            readable: true)
+    }
+
+    deinit {
+        if case .finished = state { return }
+        // An abandoned writer leaves no shard half-written; the spool goes (its descriptor closes with it).
+        MDSFile.removeIfPresent(spool.path)
+    }
+
+    /// Encodes and appends one sample, first closing the open shard if this sample would push it past the size
+    /// limit. Errors with `isSampleError` leave the writer as it was (skip or quarantine the sample and go
+    /// on); any other error (I/O) is final and every later call repeats it.
+    public func write(_ sample: [String: MDSValue]) throws(ShardError) {
+        try checkOpen()
+        sampleBuffer.removeAll(keepingCapacity: true)
+        try codec.encode(sample, into: &sampleBuffer)
+        let cost = sampleBuffer.count + 4
+        guard 8 + configJSON.count + cost <= Int(UInt32.max) else {
+            throw ShardError(
+                .sampleTooLarge,
+                "sample is \(sampleBuffer.count) bytes encoded; with the shard header it exceeds the 4 GiB an MDS shard can address")
+        }
+        do throws(ShardError) {
+            if !shardSampleSizes.isEmpty && options.sizeLimit < shardSize + cost {
+                try closeShard()
+            }
+            try appendToSpool(sampleBuffer)
+        } catch {
+            state = .failed(error)
+            throw error
+        }
+        shardSampleSizes.append(UInt32(sampleBuffer.count))
+        shardSize += cost
+        samplesWritten += 1
+        // One huge sample must not pin its buffer for the rest of the run.
+        if sampleBuffer.capacity > 8 * Self.chunkSize { sampleBuffer = [] }
+    }
+
+    /// Closes the last shard, removes the spool and returns the entries of the shards this writer wrote, in
+    /// order. Writes no index.json (see the type's documentation).
+    public func finish() throws(ShardError) -> [MDSShardEntry] {
+        try checkOpen()
+        do throws(ShardError) {
+            if !shardSampleSizes.isEmpty { try closeShard() }
+            try spool.close()
+            MDSFile.removeIfPresent(spool.path)
+        } catch {
+            state = .failed(error)
+            throw error
+        }
+        state = .finished
+        return entries
+    }
+
+    /// Entries of the shards closed so far.
+    public var shardsWritten: [MDSShardEntry] { entries }
+
+    private func checkOpen() throws(ShardError) {
+        switch state {
+        case .open: return
+        case .finished:
+            throw ShardError(.writerClosed, path: directory.path, "MDS writer for \(directory.path) is already finished")
+        case .failed(let error):
+            throw ShardError(
+                .writerClosed, path: error.path ?? directory.path,
+                "MDS writer for \(directory.path) stopped after an earlier error: \(error.message)")
+        }
+    }
+
+    private func appendToSpool(_ bytes: [UInt8]) throws(ShardError) {
+        if spoolBuffer.count + bytes.count > Self.chunkSize { try flushSpool() }
+        if bytes.count >= Self.chunkSize {
+            try bytes.withBytes { (raw) throws(ShardError) in try spool.write(raw, at: spoolLength) }
+            spoolLength += bytes.count
+        } else {
+            spoolBuffer.append(contentsOf: bytes)
+        }
+    }
+
+    private func flushSpool() throws(ShardError) {
+        guard !spoolBuffer.isEmpty else { return }
+        try spoolBuffer.withBytes { (raw) throws(ShardError) in try spool.write(raw, at: spoolLength) }
+        spoolLength += spoolBuffer.count
+        spoolBuffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Streams the open shard into its file and records its entry. Layout: u32 sample count, u32 offsets
+    /// (count + 1, absolute from file start, the last one = file size), config JSON, samples.
+    private func closeShard() throws(ShardError) {
+        try flushSpool()
+        let rawName = "shard.\(Self.zeroPadded(nextShardIndex)).mds"
+        let storedName = compressor == nil ? rawName : rawName + ".zstd"
+        let finalPath = directory.appendingPathComponent(storedName).path
+        let temporaryPath = directory.appendingPathComponent(Self.temporaryName(for: storedName)).path
+        let count = shardSampleSizes.count
+        let headerLength = 4 * (count + 2) + configJSON.count
+        precondition(headerLength + spoolLength == shardSize, "MDS writer lost track of the shard size")
+
+        let result: MDSShardSink.Result
+        do throws(ShardError) {
+            let file = try MDSFile.createExclusive(temporaryPath, role: "shard")
+            var sink = try MDSShardSink(file: file, compressor: compressor, hashes: hashes, pledgedSize: shardSize)
+
+            var chunk: [UInt8] = []
+            chunk.reserveCapacity(Self.chunkSize)
+            chunk.appendLittleEndian(UInt32(count))
+            var offset = UInt32(headerLength)
+            chunk.appendLittleEndian(offset)
+            for size in shardSampleSizes {
+                offset += size
+                chunk.appendLittleEndian(offset)
+                if chunk.count >= Self.chunkSize {
+                    try sink.write(chunk)
+                    chunk.removeAll(keepingCapacity: true)
+                }
+            }
+            chunk.append(contentsOf: configJSON)
+            try sink.write(chunk)
+
+            chunk = [UInt8](repeating: 0, count: Self.chunkSize)
+            var position = 0
+            while position < spoolLength {
+                let length = min(Self.chunkSize, spoolLength - position)
+                try chunk.withMutableBytes { (buffer) throws(ShardError) in
+                    try spool.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]), at: position)
+                }
+                try chunk.withBytes { (buffer) throws(ShardError) in
+                    try sink.write(UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+                }
+                position += length
+            }
+            result = try sink.finish()
+            try MDSFile.rename(temporaryPath, to: finalPath, role: "shard")
+        } catch {
+            MDSFile.removeIfPresent(temporaryPath)
+            // The temporary name means nothing to a user; the shard it was going to become does.
+            guard error.path == temporaryPath else { throw error }
+            throw ShardError(
+                error.code, path: finalPath, column: error.column, errno: error.errno,
+                error.message.replacingOccurrences(of: temporaryPath, with: finalPath))
+        }
+        try MDSFile.syncDirectory(directory.path)
+
+        let rawInfo = MDSFileInfo(basename: rawName, bytes: result.rawBytes, hashes: result.rawHashes)
+        let zipInfo = compressor == nil
+            ? nil : MDSFileInfo(basename: storedName, bytes: result.storedBytes, hashes: result.storedHashes)
+        entries.append(
+            MDSShardEntry(
+                columnEncodings: columns.map(\.encoding.name), columnNames: columns.map(\.name),
+                columnSizes: columns.map(\.encoding.fixedSize), compression: options.compressionName,
+                hashes: hashes.map(\.rawValue), rawData: rawInfo, samples: count, sizeLimit: options.sizeLimit,
+                zipData: zipInfo))
+
+        nextShardIndex += 1
+        shardSampleSizes.removeAll(keepingCapacity: count < 1 << 16)
+        shardSize = 8 + configJSON.count
+        try spool.truncate()
+        spoolLength = 0
+    }
+
+    /// Python's f'{index:05}': at least five digits.
+    static func zeroPadded(_ index: Int) -> String {
+        let digits = String(index)
+        return digits.count >= 5 ? digits : String(repeating: "0", count: 5 - digits.count) + digits
+    }
+}

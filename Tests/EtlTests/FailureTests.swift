@@ -148,3 +148,34 @@ struct FailureTests {
         #expect(ws.versions("fb") == ["v1", "v2"])
     }
 }
+
+/// A real full disk (a small tmpfs that scripts/test mounts): exit 5 naming the file, nothing published, no debris.
+@Suite struct DiskFullTests {
+    static var directory: String? { ProcessInfo.processInfo.environment["ETL_TEST_FULL_DIR"] }
+
+    @Test(.enabled(if: directory != nil, "needs a small tmpfs; scripts/test mounts one when run as root"))
+    func fullDiskExits5AndLeavesNothingBehind() throws {
+        let ws = try Workspace("full")
+        try ws.sql("CREATE TABLE $S.big (id bigint, payload bytea)")
+        // ~2 MB of incompressible bytes into a 1 MiB file system.
+        try ws.sql("INSERT INTO $S.big SELECT g, decode(string_agg(md5(g::text || '-' || i::text), ''), 'hex') FROM generate_series(1, 64) g, generate_series(1, 2000) i GROUP BY g")
+        let root = URL(fileURLWithPath: Self.directory!).appendingPathComponent(ws.schema).path
+        try ws.writePipeline("big", """
+            name: big
+            output_root: \(root)
+            source:
+              query: SELECT id, payload FROM $S.big
+              cursor_column: id
+              key_column: id
+            columns:
+              - name: payload
+            shards: {size_limit: 256KiB}
+            """)
+        let result = try ws.etl("run", "big")
+        #expect(result.status == 5, "\(result.output)")
+        #expect(result.stderr.contains("No space left on device"))
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: root + "/big")) ?? []
+        #expect(left.sorted() == [".lock"], "left behind: \(left)")
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}

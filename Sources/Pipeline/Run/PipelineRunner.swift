@@ -131,10 +131,16 @@ public enum PipelineRunner {
                         writers[split] = created
                         return created
                     }()
-                    try writer.write(values)
-                    written.newSamples += 1
                     written.sourceBytes += bytes
                     lastCursor = cursor
+                    do {
+                        try writer.write(values)
+                        written.newSamples += 1
+                    } catch where error.isSampleError {
+                        // A value the encoding cannot hold (e.g. a float32 overflow): the writer is unchanged,
+                        // so this row is quarantined like any other bad row.
+                        try quarantine.append(QuarantineEntry(sampleError: error, key: values[SamplePlan.keyColumnName]))
+                    }
                 case .rejected(let entry, let cursor, let bytes):
                     try quarantine.append(entry)
                     written.sourceBytes += bytes
@@ -288,4 +294,18 @@ extension ISO8601DateFormatter {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter
     }()
+}
+
+extension QuarantineEntry {
+    init(sampleError error: ShardError, key: MDSValue?) {
+        let reason: String
+        switch error.code {
+        case .valueOutOfRange: reason = "value_out_of_range"
+        case .sampleTooLarge: reason = "sample_too_large"
+        default: reason = "invalid_value"
+        }
+        var keyText: String?
+        if case .string(let text)? = key { keyText = text }
+        self.init(key: keyText, reason: reason, message: error.message, column: error.column)
+    }
 }

@@ -1,0 +1,150 @@
+internal import CFFmpeg
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The bytes of one input behind FFmpeg's read and seek callbacks: an array in memory, or a file read with `pread`
+/// (so no protocol handler ever sees a path, and nothing is copied to a temp file).
+///
+/// It also records how the demuxer used the input, because that is how a truncated file is told from a corrupt one:
+/// a demuxer seeking past the last byte was promised data the file does not have.
+final class ByteSource {
+    fileprivate enum Storage {
+        case memory([UInt8])
+        case file(Int32)
+    }
+
+    fileprivate let storage: Storage
+    let size: Int64
+    let label: String
+    private var position: Int64 = 0
+    /// The demuxer asked to seek beyond the last byte.
+    private(set) var seekedPastEnd = false
+    /// A read found nothing left.
+    private(set) var reachedEnd = false
+
+    private init(storage: Storage, size: Int64, label: String) {
+        self.storage = storage
+        self.size = size
+        self.label = label
+    }
+
+    deinit {
+        if case .file(let fd) = storage {
+            close(fd)
+        }
+    }
+
+    static func from(_ input: MediaInput, limits: MediaLimits) throws(MediaError) -> ByteSource {
+        switch input {
+        case .bytes(let bytes):
+            if bytes.isEmpty { throw MediaError(.empty, "input is empty (0 bytes)") }
+            if bytes.count > limits.maxInputBytes {
+                throw MediaError(.tooLarge, "input is \(bytes.count) bytes, over the limit of \(limits.maxInputBytes)")
+            }
+            return ByteSource(storage: .memory(bytes), size: Int64(bytes.count), label: "\(bytes.count) bytes")
+        case .file(let path):
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                throw MediaError(.fileNotFound, "cannot open \(path): \(errnoText())")
+            }
+            var info = stat()
+            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+                close(fd)
+                throw MediaError(.fileNotFound, "\(path) is not a regular file")
+            }
+            let source = ByteSource(storage: .file(fd), size: Int64(info.st_size), label: path)
+            if source.size == 0 { throw MediaError(.empty, "\(path) is empty (0 bytes)") }
+            if source.size > Int64(limits.maxInputBytes) {
+                throw MediaError(.tooLarge, "\(path) is \(source.size) bytes, over the limit of \(limits.maxInputBytes)")
+            }
+            return source
+        }
+    }
+
+    /// The first bytes, for header sniffing before FFmpeg sees the input.
+    func prefix(_ count: Int) -> [UInt8] {
+        let count = Int(min(Int64(count), size))
+        switch storage {
+        case .memory(let bytes):
+            return Array(bytes[0..<count])
+        case .file(let fd):
+            var out = [UInt8](repeating: 0, count: count)
+            let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, 0) }
+            return got > 0 ? Array(out[0..<got]) : []
+        }
+    }
+
+    func read(into buffer: UnsafeMutablePointer<UInt8>, count: Int32) -> Int32 {
+        guard position < size else {
+            reachedEnd = true
+            return averrorEOF
+        }
+        let wanted = Int(min(Int64(count), size - position))
+        switch storage {
+        case .memory(let bytes):
+            bytes.withUnsafeBufferPointer { all in
+                buffer.update(from: all.baseAddress! + Int(position), count: wanted)
+            }
+            position += Int64(wanted)
+            return Int32(wanted)
+        case .file(let fd):
+            let got = pread(fd, buffer, wanted, off_t(position))
+            if got < 0 { return etl_averror(errno) }
+            if got == 0 {
+                reachedEnd = true
+                return averrorEOF
+            }
+            position += Int64(got)
+            return Int32(got)
+        }
+    }
+
+    func seek(offset: Int64, whence: Int32) -> Int64 {
+        if whence & AVSEEK_SIZE != 0 { return size }
+        let target: Int64
+        switch whence & ~AVSEEK_FORCE {
+        case SEEK_SET: target = offset
+        case SEEK_CUR: target = position + offset
+        case SEEK_END: target = size + offset
+        default: return Int64(etl_averror(EINVAL))
+        }
+        if target < 0 { return Int64(etl_averror(EINVAL)) }
+        if target > size { seekedPastEnd = true }
+        position = target
+        return target
+    }
+}
+
+func sourceRead(_ opaque: UnsafeMutableRawPointer?, _ buffer: UnsafeMutablePointer<UInt8>?, _ count: Int32) -> Int32 {
+    guard let opaque, let buffer, count > 0 else { return 0 }
+    return Unmanaged<ByteSource>.fromOpaque(opaque).takeUnretainedValue().read(into: buffer, count: count)
+}
+
+func sourceSeek(_ opaque: UnsafeMutableRawPointer?, _ offset: Int64, _ whence: Int32) -> Int64 {
+    guard let opaque else { return -1 }
+    return Unmanaged<ByteSource>.fromOpaque(opaque).takeUnretainedValue().seek(offset: offset, whence: whence)
+}
+
+extension ByteSource {
+    /// All bytes at once, for walking the structure of a still image. A file is read into memory; callers only do
+    /// this for inputs within `maxInputBytes`.
+    func withAllBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        switch storage {
+        case .memory(let bytes):
+            return bytes.withUnsafeBytes(body)
+        case .file(let fd):
+            var bytes = [UInt8](repeating: 0, count: Int(size))
+            var done = 0
+            while done < bytes.count {
+                let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
+                if got <= 0 { break }
+                done += got
+            }
+            return bytes[0..<done].withUnsafeBytes(body)
+        }
+    }
+}

@@ -1,0 +1,248 @@
+internal import CFFmpeg
+
+extension Media {
+    /// Decodes the first audio stream and resamples it to `sampleRate`/`channels`/`format`, interleaved.
+    ///
+    /// The resampler's delay is flushed at the end, so a whole stream of duration D yields round(D × sampleRate)
+    /// frames, ±1 for the resampler's rounding. With a window, output sample i stands for time i / sampleRate on the
+    /// container timeline (anchored on the first decoded frame's timestamp, then counted contiguously), and exactly the
+    /// samples with round(start × rate) ≤ i < round(end × rate) are kept; `maxDurationSeconds` keeps at most
+    /// round(maxDuration × rate) of them. Channel mixing (e.g. stereo to mono) uses swresample's default matrix, the
+    /// one the ffmpeg CLI uses for `-ac`.
+    public static func audioPCM(
+        _ input: MediaInput, options: AudioOptions, limits: MediaLimits
+    ) throws(MediaError) -> PCMAudio {
+        guard options.sampleRate >= 1000, options.sampleRate <= 384_000 else {
+            throw MediaError(.invalidOptions, "sample rate must be in 1000…384000, got \(options.sampleRate)")
+        }
+        guard options.channels >= 1, options.channels <= 16 else {
+            throw MediaError(.invalidOptions, "channels must be in 1…16, got \(options.channels)")
+        }
+        if let maxDuration = options.maxDurationSeconds, !(maxDuration > 0) {
+            throw MediaError(.invalidOptions, "maxDurationSeconds must be positive, got \(maxDuration)")
+        }
+        try validate(options.window)
+
+        let session = try Session(input, limits: limits)
+        let demuxer = session.demuxer
+        guard let index = demuxer.firstStream(of: AVMEDIA_TYPE_AUDIO) else {
+            throw MediaError(.noAudioStream, "\(demuxer.source.label) (\(demuxer.containerName)) has no audio stream")
+        }
+        let decoder = try Decoder.open(demuxer, stream: index)
+        if let start = options.window?.startSeconds, start > 0 {
+            // Decode a little before the window: codecs with overlapping transforms (AAC, Opus, MP3) need a frame of
+            // history to produce the window's first samples as a full decode would.
+            demuxer.seek(stream: index, toSeconds: max(0, start - AudioSink.preroll))
+        }
+        var sink = try AudioSink(demuxer: demuxer, stream: index, options: options)
+        let stats = try decoder.run(demuxer, into: &sink)
+        if stats.reachedEnd {
+            try sink.flush()
+        }
+        try demuxer.finish(stats, stream: index, decodedEnd: sink.decodedEnd, what: "audio frames")
+        return sink.pcm
+    }
+}
+
+/// Owner of a SwrContext, rebuilt when the decoded stream changes rate, sample format or channel layout mid-way.
+struct Resampler: ~Copyable {
+    private var context: OpaquePointer?
+    private var inputLayout = AVChannelLayout()
+    private var inputFormat: Int32 = -1
+    private var inputRate: Int32 = 0
+
+    init() {}
+
+    deinit {
+        var context = context
+        swr_free(&context)
+        var layout = inputLayout
+        av_channel_layout_uninit(&layout)
+    }
+
+    var isConfigured: Bool { context != nil }
+
+    func matches(_ frame: UnsafeMutablePointer<AVFrame>) -> Bool {
+        guard context != nil, frame.pointee.format == inputFormat, frame.pointee.sample_rate == inputRate else {
+            return false
+        }
+        var layout = inputLayout
+        return withUnsafePointer(to: &frame.pointee.ch_layout) { av_channel_layout_compare(&layout, $0) } == 0
+    }
+
+    mutating func configure(
+        for frame: UnsafeMutablePointer<AVFrame>, outputLayout: inout AVChannelLayout, outputFormat: AVSampleFormat,
+        outputRate: Int32
+    ) throws(MediaError) {
+        swr_free(&context)
+        av_channel_layout_uninit(&inputLayout)
+        if av_channel_layout_copy(&inputLayout, &frame.pointee.ch_layout) < 0 {
+            throw MediaError(.decodeFailed, "out of memory (channel layout)")
+        }
+        inputFormat = frame.pointee.format
+        inputRate = frame.pointee.sample_rate
+        // A layout with only a channel count still needs a channel order for mixing: use FFmpeg's default one.
+        var mixLayout = AVChannelLayout()
+        if inputLayout.order == AV_CHANNEL_ORDER_UNSPEC {
+            av_channel_layout_default(&mixLayout, inputLayout.nb_channels)
+        } else {
+            av_channel_layout_copy(&mixLayout, &inputLayout)
+        }
+        defer { av_channel_layout_uninit(&mixLayout) }
+        var result = swr_alloc_set_opts2(
+            &context, &outputLayout, outputFormat, outputRate, &mixLayout, AVSampleFormat(rawValue: inputFormat),
+            inputRate, 0, nil)
+        if result >= 0 {
+            result = swr_init(context)
+        }
+        if result < 0 {
+            let name = cString(av_get_sample_fmt_name(AVSampleFormat(rawValue: inputFormat))) ?? "?"
+            throw MediaError(
+                .decodeFailed,
+                "cannot resample \(name) \(inputRate) Hz × \(mixLayout.nb_channels) channels: \(averrorText(result))")
+        }
+    }
+
+    /// Converts `frame` (nil drains the delay line) into `output`, returning the number of sample frames written.
+    mutating func convert(_ frame: UnsafeMutablePointer<AVFrame>?, bytesPerFrame: Int, into output: inout [UInt8])
+        throws(MediaError) -> Int
+    {
+        guard let context else { return 0 }
+        let inputCount = frame.map { Int32($0.pointee.nb_samples) } ?? 0
+        let capacity = max(Int(swr_get_out_samples(context, inputCount)), 0) + 32
+        if output.count < capacity * bytesPerFrame {
+            output = [UInt8](repeating: 0, count: capacity * bytesPerFrame)
+        }
+        let produced = output.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var planes: [UnsafeMutablePointer<UInt8>?] = [buffer.baseAddress]
+            if let frame {
+                let input = UnsafeMutableRawPointer(frame.pointee.extended_data)!
+                    .assumingMemoryBound(to: UnsafePointer<UInt8>?.self)
+                return swr_convert(context, &planes, Int32(capacity), input, inputCount)
+            }
+            return swr_convert(context, &planes, Int32(capacity), nil, 0)
+        }
+        if produced < 0 {
+            throw MediaError(.decodeFailed, "resampling failed: \(averrorText(produced))")
+        }
+        return Int(produced)
+    }
+}
+
+/// Resamples decoded audio and keeps the requested span, counted in output samples.
+struct AudioSink: ~Copyable, FrameSink {
+    static let preroll = 0.5
+
+    private let demuxer: Demuxer
+    private let streamIndex: Int
+    private let options: AudioOptions
+    private let timeBase: AVRational
+    private var outputLayout = AVChannelLayout()
+    private let outputFormat: AVSampleFormat
+    private let bytesPerFrame: Int
+    private var resampler = Resampler()
+    private var scratch: [UInt8] = []
+    /// Output-sample index of the next sample the resampler produces, once the first frame fixed the timeline.
+    private var position: Int?
+    private var keepFrom = 0
+    private var keepUntil = Int.max
+    private var data: [UInt8] = []
+    private var firstInputTime: Double?
+    private var inputSeconds = 0.0
+
+    init(demuxer: Demuxer, stream index: Int, options: AudioOptions) throws(MediaError) {
+        self.demuxer = demuxer
+        streamIndex = index
+        self.options = options
+        timeBase = demuxer.stream(index).pointee.time_base
+        outputFormat = options.format == .s16 ? AV_SAMPLE_FMT_S16 : AV_SAMPLE_FMT_FLT
+        bytesPerFrame = options.channels * options.format.bytesPerSample
+        av_channel_layout_default(&outputLayout, Int32(options.channels))
+    }
+
+    deinit {
+        var layout = outputLayout
+        av_channel_layout_uninit(&layout)
+    }
+
+    /// Where the decoded audio ends, from the first timestamp and the samples decoded since.
+    var decodedEnd: Double? {
+        firstInputTime.map { $0 + inputSeconds }
+    }
+
+    private var done: Bool {
+        guard let position else { return false }
+        return position >= keepUntil
+    }
+
+    mutating func consume(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> FrameVerdict {
+        let rate = Double(options.sampleRate)
+        if position == nil {
+            let timestamp = frame.pointee.best_effort_timestamp
+            let time = timestamp == noPTS
+                ? 0 : Double(timestamp) * Double(timeBase.num) / Double(timeBase.den) - demuxer.startSeconds
+            firstInputTime = time
+            let first = Int((time * rate).rounded())
+            position = first
+            if let window = options.window {
+                keepFrom = Int((window.startSeconds * rate).rounded())
+                if let end = window.endSeconds { keepUntil = Int((end * rate).rounded()) }
+            } else {
+                keepFrom = first
+            }
+            if let maxDuration = options.maxDurationSeconds {
+                keepUntil = min(keepUntil, keepFrom + Int((maxDuration * rate).rounded()))
+            }
+        }
+        if frame.pointee.sample_rate > 0 {
+            inputSeconds += Double(frame.pointee.nb_samples) / Double(frame.pointee.sample_rate)
+        }
+        if let end = decodedEnd, end > demuxer.limits.maxDurationSeconds {
+            throw MediaError(
+                .tooLong,
+                "stream \(streamIndex) decodes past \(formatSeconds(end)) s, over the limit of \(demuxer.limits.maxDurationSeconds) s")
+        }
+        if !resampler.matches(frame) {
+            if resampler.isConfigured { try drain() }
+            try resampler.configure(
+                for: frame, outputLayout: &outputLayout, outputFormat: outputFormat,
+                outputRate: Int32(options.sampleRate))
+        }
+        let produced = try resampler.convert(frame, bytesPerFrame: bytesPerFrame, into: &scratch)
+        try keep(produced)
+        return done ? .stop : .more
+    }
+
+    /// The resampler holds back a few samples for its filter; they belong to the end of the stream.
+    mutating func flush() throws(MediaError) {
+        try drain()
+    }
+
+    private mutating func drain() throws(MediaError) {
+        while !done {
+            let produced = try resampler.convert(nil, bytesPerFrame: bytesPerFrame, into: &scratch)
+            if produced == 0 { break }
+            try keep(produced)
+        }
+    }
+
+    private mutating func keep(_ count: Int) throws(MediaError) {
+        guard count > 0, let start = position else { return }
+        position = start + count
+        let from = max(start, keepFrom)
+        let until = min(start + count, keepUntil)
+        guard from < until else { return }
+        let bytes = (until - from) * bytesPerFrame
+        if data.count + bytes > demuxer.limits.maxOutputBytes {
+            throw MediaError(.tooLarge, "decoded audio exceeds the output limit of \(demuxer.limits.maxOutputBytes) bytes")
+        }
+        let offset = (from - start) * bytesPerFrame
+        data.append(contentsOf: scratch[offset..<offset + bytes])
+    }
+
+    var pcm: PCMAudio {
+        PCMAudio(
+            sampleRate: options.sampleRate, channels: options.channels, format: options.format,
+            frameCount: data.count / bytesPerFrame, data: data)
+    }
+}

@@ -1,0 +1,186 @@
+/// Where media comes from. `.file` paths are opened as given; use `MediaRoot.resolve` for paths that come from data.
+public enum MediaInput: Sendable {
+    case bytes([UInt8])
+    case file(String)
+}
+
+/// What `Media.probe` reads from the container headers (after FFmpeg's stream analysis).
+public struct MediaProbe: Sendable, Equatable {
+    /// FFmpeg's demuxer name, e.g. `"mov,mp4,m4a,3gp,3g2,mj2"`, `"matroska,webm"`, `"png_pipe"`, `"wav"`.
+    public var container: String
+    public var durationSeconds: Double?
+    public var videoCodec: String?
+    /// Stored picture size, before rotation (see `rotationDegrees`).
+    public var width: Int?
+    public var height: Int?
+    public var fps: Double?
+    /// Clockwise rotation, one of 0, 90, 180, 270, that makes the stored picture upright, read from the display matrix
+    /// the same way the `ffmpeg` CLI reads it for autorotation.
+    public var rotationDegrees: Int
+    public var audioCodec: String?
+    public var sampleRate: Int?
+    public var channels: Int?
+
+    public init(
+        container: String, durationSeconds: Double? = nil, videoCodec: String? = nil, width: Int? = nil,
+        height: Int? = nil, fps: Double? = nil, rotationDegrees: Int = 0, audioCodec: String? = nil,
+        sampleRate: Int? = nil, channels: Int? = nil
+    ) {
+        self.container = container
+        self.durationSeconds = durationSeconds
+        self.videoCodec = videoCodec
+        self.width = width
+        self.height = height
+        self.fps = fps
+        self.rotationDegrees = rotationDegrees
+        self.audioCodec = audioCodec
+        self.sampleRate = sampleRate
+        self.channels = channels
+    }
+}
+
+/// How a picture meets a target size.
+public enum ResizeMode: String, Sendable {
+    /// Keep the aspect ratio and letterbox with black (the picture is centred).
+    case pad
+    /// Keep the aspect ratio, fill the target, and cut the overflow equally on both sides.
+    case crop
+    /// Scale each axis independently.
+    case stretch
+}
+
+public enum PixelFormat: String, Sendable {
+    case rgb24, gray8
+
+    public var channels: Int { self == .rgb24 ? 3 : 1 }
+}
+
+/// A span of the media timeline in seconds, measured from the container's start time (so 0 is the first moment of
+/// the earliest stream). `endSeconds == nil` means to the end.
+public struct TimeWindow: Sendable, Equatable {
+    public var startSeconds: Double
+    public var endSeconds: Double?
+
+    public init(startSeconds: Double = 0, endSeconds: Double? = nil) {
+        self.startSeconds = startSeconds
+        self.endSeconds = endSeconds
+    }
+}
+
+public struct VideoFramesOptions: Sendable {
+    public var fps: Double
+    public var width: Int
+    public var height: Int
+    public var resize: ResizeMode
+    public var pixelFormat: PixelFormat
+    public var maxFrames: Int
+    public var window: TimeWindow?
+
+    public init(
+        fps: Double, width: Int, height: Int, resize: ResizeMode = .pad, pixelFormat: PixelFormat = .rgb24,
+        maxFrames: Int, window: TimeWindow? = nil
+    ) {
+        self.fps = fps
+        self.width = width
+        self.height = height
+        self.resize = resize
+        self.pixelFormat = pixelFormat
+        self.maxFrames = maxFrames
+        self.window = window
+    }
+}
+
+/// Frames as one (T, H, W, C) uint8 array in C order: frame, row, column, channel.
+public struct FrameTensor: Sendable, Equatable {
+    public var frames: Int
+    public var height: Int
+    public var width: Int
+    public var channels: Int
+    public var pixels: [UInt8]
+    /// Presentation time in seconds (timeline of `TimeWindow`) of the decoded frame each output frame was taken from.
+    public var sourceTimestamps: [Double]
+
+    public init(frames: Int, height: Int, width: Int, channels: Int, pixels: [UInt8], sourceTimestamps: [Double] = []) {
+        self.frames = frames
+        self.height = height
+        self.width = width
+        self.channels = channels
+        self.pixels = pixels
+        self.sourceTimestamps = sourceTimestamps
+    }
+
+    /// The value of one channel of one pixel.
+    public func value(frame: Int, y: Int, x: Int, channel: Int = 0) -> UInt8 {
+        pixels[((frame * height + y) * width + x) * channels + channel]
+    }
+}
+
+public enum SampleFormat: String, Sendable {
+    /// Signed 16-bit little-endian.
+    case s16
+    /// 32-bit IEEE float little-endian, nominally in [-1, 1].
+    case f32
+
+    public var bytesPerSample: Int { self == .s16 ? 2 : 4 }
+}
+
+public struct AudioOptions: Sendable {
+    public var sampleRate: Int
+    public var channels: Int
+    public var format: SampleFormat
+    public var window: TimeWindow?
+    /// Keep at most this much audio from the window start (or from the first sample when there is no window).
+    public var maxDurationSeconds: Double?
+
+    public init(
+        sampleRate: Int, channels: Int, format: SampleFormat = .s16, window: TimeWindow? = nil,
+        maxDurationSeconds: Double? = nil
+    ) {
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.format = format
+        self.window = window
+        self.maxDurationSeconds = maxDurationSeconds
+    }
+}
+
+/// Interleaved PCM, little-endian; `frameCount` samples per channel.
+public struct PCMAudio: Sendable, Equatable {
+    public var sampleRate: Int
+    public var channels: Int
+    public var format: SampleFormat
+    public var frameCount: Int
+    public var data: [UInt8]
+
+    public init(sampleRate: Int, channels: Int, format: SampleFormat, frameCount: Int, data: [UInt8]) {
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.format = format
+        self.frameCount = frameCount
+        self.data = data
+    }
+
+    public var durationSeconds: Double { Double(frameCount) / Double(sampleRate) }
+}
+
+public enum ImageFormat: Sendable, Equatable {
+    case png
+    /// quality 1…100, mapped linearly onto FFmpeg's MJPEG qscale 31…2 (100 is the best FFmpeg's encoder does).
+    case jpeg(quality: Int)
+}
+
+/// `width` and `height` both nil keep the picture's (upright) size; only one given scales the other side keeping the
+/// aspect ratio (then `resize` does not matter); both given apply `resize`.
+public struct ImageOptions: Sendable {
+    public var width: Int?
+    public var height: Int?
+    public var resize: ResizeMode
+    public var format: ImageFormat
+
+    public init(width: Int? = nil, height: Int? = nil, resize: ResizeMode = .pad, format: ImageFormat = .png) {
+        self.width = width
+        self.height = height
+        self.resize = resize
+        self.format = format
+    }
+}

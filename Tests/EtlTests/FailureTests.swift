@@ -68,7 +68,7 @@ struct FailureTests {
         try ws.writePipeline("fb", basicPipeline.replacingOccurrences(of: "  - name: score\n", with: "  - name: score\n  - name: scroe_delta\n    from: scroe\n"))
         let result = try ws.etl("run", "fb")
         #expect(result.status == 2, "\(result.output)")
-        #expect(result.stderr.contains("pipelines/fb.yaml:12:11: error: source column 'scroe' is not a column of the query's result (did you mean 'score'?)"))
+        #expect(result.stderr.contains("pipelines/fb.yaml:11:11: error: source column 'scroe' is not a column of the query's result (did you mean 'score'?)"))
         #expect(ws.versions("fb").isEmpty)
     }
 
@@ -78,6 +78,7 @@ struct FailureTests {
         try ws.writePipeline("fb", basicPipeline)
         #expect(try ws.etl("run", "fb").status == 0)
         try seedFeedback(ws, from: 11, count: 300)
+        try ws.writePipeline("fb", basicPipeline.replacingOccurrences(of: "size_limit: 4KiB", with: "size_limit: 1MiB"))
         // A file-size limit makes writes fail with EFBIG, like a full disk, at a point inside the run.
         let result = try runProcess("/bin/sh", ["-c", "ulimit -f 16 && exec \"$0\" run fb", etlBinary], cwd: ws.directory)
         #expect(result.status == 5, "\(result.output)")
@@ -86,6 +87,7 @@ struct FailureTests {
         #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "v1"])
         let retry = try ws.etl("run", "fb")
         #expect(retry.status == 0, "\(retry.output)")
+        #expect(try ws.manifest("fb", "v2").counts.newSamples == 300)
         #expect(try ws.manifest("fb", "v2").cursor.from == "10")
     }
 

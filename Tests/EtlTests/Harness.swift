@@ -120,7 +120,7 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A feedback table with n rows: id, user_id (10 users), rating, label, score, payload bytea, created_at.
+/// A feedback table with n rows: id, user_id (10 users), rating, label, score, payload (~260 bytes), created_at.
 func seedFeedback(_ ws: Workspace, from first: Int = 1, count: Int) throws {
     if first == 1 {
         try ws.sql("""
@@ -132,7 +132,7 @@ func seedFeedback(_ ws: Workspace, from first: Int = 1, count: Int) throws {
     try ws.sql("""
         INSERT INTO $S.feedback
         SELECT g, g % 10, (g % 5) + 1, (ARRAY['good','bad','meh'])[1 + g % 3], g / 8.0,
-               decode(repeat(lpad(to_hex(g), 8, '0'), 16 + g % 5), 'hex'),
+               decode(repeat(lpad(to_hex(g), 8, '0'), 64 + g % 5), 'hex'),
                timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute'
         FROM generate_series(\(first), \(first + count - 1)) AS g
         """)

@@ -42,15 +42,18 @@ struct ValidateTests {
             "pipelines/bad.yaml:6:15: error: environment variable 'ETL_TEST_SURELY_UNSET_VAR' is not set",
             "pipelines/bad.yaml:9:5: error: unknown key 'columns[0].encodng' (did you mean 'encoding'?)",
             "pipelines/bad.yaml:11:15: error: unknown MDS encoding 'int33'",
-            "pipelines/bad.yaml:13:24: error: 'columns[2].video_frames.fps' must be between 0.01 and 240.0, found 0",
-            "pipelines/bad.yaml:13:64: error: 'columns[2].video_frames.resize' must be one of pad, crop, stretch, found 'squash'",
-            "pipelines/bad.yaml:15:11: error: split ratios must sum to 1",
+            "pipelines/bad.yaml:13:25: error: 'columns[2].video_frames.fps' must be between 0.01 and 240.0, found 0",
+            "pipelines/bad.yaml:13:59: error: 'columns[2].video_frames.resize' must be one of pad, crop, stretch, found 'squash'",
+            "pipelines/bad.yaml:15:11: error: split ratios must sum to 1, they sum to 0.9",
             "pipelines/bad.yaml:17:15: error: 'shards.size_limit' must be a size",
             "pipelines/bad.yaml:18:16: error: 'shards.compression' must be none, zstd, or zstd:<level 1-22>, found 'gzip'",
         ]
         for line in expected {
             #expect(result.stderr.contains(line), "missing: \(line)\n--- got:\n\(result.stderr)")
         }
+        // In file order, so the user can fix them top to bottom.
+        let positions = expected.compactMap { result.stderr.range(of: $0)?.lowerBound }
+        #expect(positions == positions.sorted())
         #expect(result.stderr.contains("10 errors in the pipeline file"))
     }
 

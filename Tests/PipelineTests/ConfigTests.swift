@@ -14,7 +14,8 @@ private func issues(_ yaml: String, environment: [String: String] = [:]) -> [Str
         _ = try load(yaml, environment: environment)
         return []
     } catch {
-        return error.issues.map { "\($0.location.line):\($0.location.column) \($0.message)" }
+        return error.issues.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+            .map { "\($0.location.line):\($0.location.column) \($0.message)" }
     }
 }
 
@@ -47,7 +48,7 @@ private let minimal = """
         let config = try load(yaml, environment: ["ROOT": "/data", "PW": "p w"])
         #expect(config.outputRoot == "/data/out")
         #expect(config.source.connection == "host=localhost password=p w")
-        #expect(issues(yaml, environment: ["ROOT": "/x"]) == ["3:15 environment variable 'PW' is not set"])
+        #expect(issues(yaml, environment: ["ROOT": "/x"]) == ["4:15 environment variable 'PW' is not set"])
     }
 
     @Test func everyProblemIsReportedWithItsLocation() {
@@ -75,7 +76,7 @@ private let minimal = """
             "8:11 column name '__key__' is reserved or empty (names starting with __ belong to etl, e.g. __key__)",
             "9:5 column 'x' names several transforms (image, probe); use one column entry per transform",
             "13:11 column 'x' is declared twice (first at line 9)",
-            "15:25 split ratio of 'val' must be a number between 0 and 1",
+            "15:29 split ratio of 'val' must be a number between 0 and 1",
         ])
     }
 
@@ -93,9 +94,9 @@ private let minimal = """
                 image: {format: png, quality: 50}
                 encoding: png
             """)
-        #expect(found.contains("10:19 'columns[1].video_frames.max_frames' must be between 1 and 10000, found 0"))
-        #expect(found.contains("10:56 'columns[1].video_frames.window' takes either start_ms/end_ms or start_s/end_s columns, not both"))
-        #expect(found.contains("13:46 'columns[2].audio_pcm.format' must be one of s16, f32, found 's24'"))
+        #expect(found.contains("10:98 'columns[1].video_frames.max_frames' must be between 1 and 10000, found 0"))
+        #expect(found.contains("10:59 'columns[1].video_frames.window' takes either start_ms/end_ms or start_s/end_s columns, not both"))
+        #expect(found.contains("13:45 'columns[2].audio_pcm.format' must be one of s16, f32, found 's24'"))
         #expect(found.contains("16:12 'columns[3].image.quality' applies to format: jpeg only"))
         #expect(found.contains("17:5 'encoding' applies to plain columns; 'image' decides its own encoding"))
     }

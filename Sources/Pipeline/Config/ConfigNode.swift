@@ -42,6 +42,8 @@ struct ConfigNode {
     let node: Node
     let path: String
     let file: String
+    /// Where the key naming this node stands, if it is a mapping value: "missing key" errors point there.
+    var keyLocation: SourceLocation?
 
     var location: SourceLocation {
         let mark = node.mark
@@ -63,7 +65,8 @@ struct ConfigNode {
         return mapping.map { pair in
             let key = pair.key.string ?? "\(pair.key)"
             let keyNode = ConfigNode(node: pair.key, path: path, file: file)
-            return (key, keyNode.location, ConfigNode(node: pair.value, path: path.isEmpty ? key : "\(path).\(key)", file: file))
+            let value = ConfigNode(node: pair.value, path: path.isEmpty ? key : "\(path).\(key)", file: file, keyLocation: keyNode.location)
+            return (key, keyNode.location, value)
         }
     }
 
@@ -115,7 +118,7 @@ struct MappingReader {
     mutating func required(_ key: String, issues: inout ConfigIssues) -> ConfigNode? {
         let value = node(key)
         if value == nil {
-            let at = entries[key]?.keyLocation ?? node.location
+            let at = entries[key]?.keyLocation ?? node.keyLocation ?? node.location
             issues.add("missing required key '\(qualified(key))'", at: at)
         }
         return value
@@ -170,9 +173,14 @@ struct MappingReader {
     /// A value from a fixed set, e.g. `resize: pad|crop|stretch`.
     mutating func choice<T: RawRepresentable>(_ key: String, _ type: T.Type, issues: inout ConfigIssues) -> T?
     where T: CaseIterable, T.RawValue == String {
+        choice(key, among: Array(T.allCases), issues: &issues)
+    }
+
+    mutating func choice<T: RawRepresentable>(_ key: String, among allowedValues: [T], issues: inout ConfigIssues) -> T?
+    where T.RawValue == String {
         guard let (text, location) = string(key, issues: &issues) else { return nil }
-        guard let value = T(rawValue: text) else {
-            let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
+        guard let value = allowedValues.first(where: { $0.rawValue == text }) else {
+            let allowed = allowedValues.map(\.rawValue).joined(separator: ", ")
             issues.add("'\(qualified(key))' must be one of \(allowed), found '\(text)'", at: location)
             return nil
         }
@@ -182,7 +190,8 @@ struct MappingReader {
     /// Reports every key that no reader asked for: a misspelt key must never be silently ignored.
     func reportUnknownKeys(issues: inout ConfigIssues, allowedExtra: [String] = []) {
         let known = consumed.union(allowedExtra).sorted()
-        for (key, entry) in entries.sorted(by: { $0.value.keyLocation.line < $1.value.keyLocation.line }) where !consumed.contains(key) {
+        let skipped = consumed.union(allowedExtra)
+        for (key, entry) in entries.sorted(by: { $0.value.keyLocation.line < $1.value.keyLocation.line }) where !skipped.contains(key) {
             let hint = suggestion(for: key, among: known).map { " (did you mean '\($0)'?)" } ?? " (known keys: \(known.joined(separator: ", ")))"
             issues.add("unknown key '\(qualified(key))'\(hint)", at: entry.keyLocation)
         }

@@ -107,7 +107,8 @@ extension PipelineConfig {
                 issues.add("column '\(name)' is declared twice (first at line \(first.line))", at: nameLocation)
             }
             seen[name] = nameLocation
-            let from = reader.string("from", issues: &issues)?.0 ?? name
+            let fromEntry = reader.string("from", issues: &issues)
+            let from = fromEntry?.0 ?? name
             let transformKeys = reader.keys.filter { TransformRegistry.named($0) != nil }.sorted()
             var transform: (any ColumnTransform)?
             if transformKeys.count > 1 {
@@ -133,7 +134,8 @@ extension PipelineConfig {
             }
             reader.reportUnknownKeys(issues: &issues, allowedExtra: TransformRegistry.keys)
             if let transform {
-                columns.append(ColumnConfig(name: name, from: from, transform: transform, location: nameLocation))
+                columns.append(ColumnConfig(name: name, from: from, transform: transform, location: nameLocation,
+                                            fromLocation: fromEntry?.1 ?? nameLocation))
             }
         }
         return columns
@@ -150,9 +152,11 @@ extension PipelineConfig {
         if let ratiosNode = reader.node("ratios") {
             if let pairs = ratiosNode.mapping {
                 var ratios: [(name: String, ratio: Double)] = []
+                var allValid = true
                 for pair in pairs {
                     guard let text = pair.value.scalarString, let ratio = Double(text), ratio >= 0, ratio <= 1 else {
                         issues.add("split ratio of '\(pair.key)' must be a number between 0 and 1", at: pair.value.location)
+                        allValid = false
                         continue
                     }
                     if pair.key.isEmpty || pair.key.contains("/") || pair.key.hasPrefix(".") {
@@ -163,8 +167,8 @@ extension PipelineConfig {
                 let total = ratios.reduce(0) { $0 + $1.ratio }
                 if ratios.isEmpty {
                     issues.add("'split.ratios' names no split", at: ratiosNode.location)
-                } else if abs(total - 1) > 1e-9 {
-                    issues.add("split ratios must sum to 1, they sum to \(total)", at: ratiosNode.location)
+                } else if allValid && abs(total - 1) > 1e-9 {
+                    issues.add("split ratios must sum to 1, they sum to \(String(format: "%g", total))", at: ratiosNode.location)
                 }
                 split.ratios = ratios
             } else {

@@ -35,8 +35,10 @@ public struct ColumnConfig: Sendable {
     public var name: String
     /// The source column it is computed from.
     public var from: String
-    public var transform: any ColumnTransform
+    var transform: any ColumnTransform
     public var location: SourceLocation
+    /// Where `from:` is (or the name, when it is implied): problems with the source column point here.
+    public var fromLocation: SourceLocation
 }
 
 public struct SplitConfig: Sendable {
@@ -75,7 +77,7 @@ public struct PipelineConfigError: Error, CustomStringConvertible, Sendable {
     public var issues: [ConfigIssue]
 
     public var description: String {
-        let lines = issues.map(\.description)
+        let lines = issues.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }.map(\.description)
         return lines.joined(separator: "\n") + "\n\(issues.count) error\(issues.count == 1 ? "" : "s") in the pipeline file"
     }
 }

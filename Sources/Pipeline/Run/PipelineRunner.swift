@@ -133,13 +133,10 @@ public enum PipelineRunner {
                     }()
                     written.sourceBytes += bytes
                     lastCursor = cursor
-                    do {
-                        try writer.write(values)
+                    if let rejected = try writeSample(values, to: writer) {
+                        try quarantine.append(rejected)
+                    } else {
                         written.newSamples += 1
-                    } catch where error.isSampleError {
-                        // A value the encoding cannot hold (e.g. a float32 overflow): the writer is unchanged,
-                        // so this row is quarantined like any other bad row.
-                        try quarantine.append(QuarantineEntry(sampleError: error, key: values[SamplePlan.keyColumnName]))
                     }
                 case .rejected(let entry, let cursor, let bytes):
                     try quarantine.append(entry)
@@ -188,6 +185,21 @@ public enum PipelineRunner {
                 shards: inheritedRecords + createdRecords)
         }
         return written
+    }
+
+    /// Writes one sample; a value the encoding cannot hold (e.g. a float32 overflow) leaves the writer unchanged
+    /// and comes back as a quarantine entry, like any other bad row. I/O failures end the run.
+    private static func writeSample(_ values: [String: MDSValue], to writer: MDSWriter) throws(ShardError) -> QuarantineEntry? {
+        let failure: ShardError?
+        do {
+            try writer.write(values)
+            failure = nil
+        } catch {
+            failure = error
+        }
+        guard let failure else { return nil }
+        guard failure.isSampleError else { throw failure }
+        return QuarantineEntry(sampleError: failure, key: values[SamplePlan.keyColumnName])
     }
 
     private static func readIndexes(of parent: DatasetManifest, store: DatasetStore) throws -> [String: MDSIndex] {

@@ -52,10 +52,10 @@ struct SamplePlan: Sendable {
             for extra in column.transform.extraSourceColumns {
                 _ = index(of: extra, role: "column", at: column.location)
             }
-            guard let i = index(of: column.from, role: "source column", at: column.location) else { continue }
+            guard let i = index(of: column.from, role: "source column", at: column.fromLocation) else { continue }
             let pgType = columns[i].type
             guard let sourceType = SourceType(pgType) else {
-                issues.add("column '\(column.from)' has PostgreSQL type \(pgType.name), which etl cannot map to an MDS encoding; cast it in the query (e.g. \(column.from)::text)", at: column.location)
+                issues.add("column '\(column.from)' has PostgreSQL type \(pgType.name), which etl cannot map to an MDS encoding; cast it in the query (e.g. \(column.from)::text)", at: column.fromLocation)
                 continue
             }
             switch column.transform.outputColumns(name: column.name, sourceType: sourceType) {

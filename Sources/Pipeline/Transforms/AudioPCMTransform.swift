@@ -16,7 +16,7 @@ struct AudioPCMTransform: ColumnTransform {
         guard var reader = MappingReader(node, issues: &issues) else { return nil }
         let rate = reader.int("sample_rate", range: 1000...384_000, issues: &issues) ?? 16_000
         let channels = reader.int("channels", range: 1...8, issues: &issues) ?? 1
-        let format = reader.choice("format", SampleFormat.self, issues: &issues) ?? .s16
+        let format = reader.choice("format", among: [SampleFormat.s16, .f32], issues: &issues) ?? .s16
         let maxSeconds = reader.double("max_seconds", range: 0.001...86_400, issues: &issues)
         let output = reader.choice("output", Output.self, issues: &issues) ?? .ndarray
         let window = reader.node("window").flatMap { WindowColumns.parse($0, issues: &issues) }

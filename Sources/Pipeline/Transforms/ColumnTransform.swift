@@ -183,3 +183,6 @@ struct WindowColumns: Sendable {
         return TimeWindow(startSeconds: from, endSeconds: end)
     }
 }
+
+/// The resize modes, in the order the pipeline file's error messages list them.
+let resizeModes: [ResizeMode] = [.pad, .crop, .stretch]

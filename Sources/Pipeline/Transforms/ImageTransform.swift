@@ -14,7 +14,7 @@ struct ImageTransform: ColumnTransform {
         guard var reader = MappingReader(node, issues: &issues) else { return nil }
         let width = reader.int("width", range: 1...16_384, issues: &issues)
         let height = reader.int("height", range: 1...16_384, issues: &issues)
-        let resize = reader.choice("resize", ResizeMode.self, issues: &issues) ?? .pad
+        let resize = reader.choice("resize", among: resizeModes, issues: &issues) ?? .pad
         let format = reader.choice("format", Format.self, issues: &issues) ?? .png
         let quality = reader.int("quality", range: 1...100, issues: &issues)
         if quality != nil && format != .jpeg {

@@ -18,8 +18,8 @@ struct VideoFramesTransform: ColumnTransform {
         if !reader.has("width") || !reader.has("height") {
             issues.add("'\(node.path)' needs width and height", at: node.location)
         }
-        let resize = reader.choice("resize", ResizeMode.self, issues: &issues) ?? .pad
-        let pixelFormat = reader.choice("pixel_format", PixelFormat.self, issues: &issues) ?? .rgb24
+        let resize = reader.choice("resize", among: resizeModes, issues: &issues) ?? .pad
+        let pixelFormat = reader.choice("pixel_format", among: [PixelFormat.rgb24, .gray8], issues: &issues) ?? .rgb24
         let maxFrames = reader.int("max_frames", range: 1...10_000, issues: &issues) ?? 64
         let window = reader.node("window").flatMap { WindowColumns.parse($0, issues: &issues) }
         reader.reportUnknownKeys(issues: &issues)

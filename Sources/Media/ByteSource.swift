@@ -21,8 +21,8 @@ final class ByteSource {
     let size: Int64
     let label: String
     private var position: Int64 = 0
-    /// The demuxer asked to seek beyond the last byte.
-    private(set) var seekedPastEnd = false
+    /// The demuxer asked to seek beyond the last byte (by itself: seeks we ask for are forgiven by `Demuxer.seek`).
+    var seekedPastEnd = false
     /// A read found nothing left.
     private(set) var reachedEnd = false
 
@@ -67,13 +67,19 @@ final class ByteSource {
 
     /// The first bytes, for header sniffing before FFmpeg sees the input.
     func prefix(_ count: Int) -> [UInt8] {
-        let count = Int(min(Int64(count), size))
+        bytes(at: 0, count: count)
+    }
+
+    /// Up to `count` bytes at `offset` (fewer at the end), without moving the demuxer's position.
+    func bytes(at offset: Int64, count: Int) -> [UInt8] {
+        guard offset >= 0, offset < size, count > 0 else { return [] }
+        let count = Int(min(Int64(count), size - offset))
         switch storage {
         case .memory(let bytes):
-            return Array(bytes[0..<count])
+            return Array(bytes[Int(offset)..<Int(offset) + count])
         case .file(let fd):
             var out = [UInt8](repeating: 0, count: count)
-            let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, 0) }
+            let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
             return got > 0 ? Array(out[0..<got]) : []
         }
     }

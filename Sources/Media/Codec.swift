@@ -192,15 +192,20 @@ extension Demuxer {
         if let readError = stats.readError, source.reachedEnd {
             return "the demuxer failed at the end of the data: \(averrorText(readError))\(log.suffix)"
         }
-        if let decodedEnd, let declared = declaredDuration(stream: index), declared > 0 {
-            // Streams of one file legitimately end a little apart (audio frames, the last frame's duration), so only
-            // a clear shortfall counts.
-            let tolerance = max(0.5, declared * 0.05)
-            if decodedEnd + tolerance < declared {
-                return "stream \(index) declares \(formatSeconds(declared)) s but its data ends at \(formatSeconds(decodedEnd)) s"
-            }
+        if let decodedEnd, let shortfall = shortfall(stream: index, endingAt: decodedEnd) {
+            return shortfall
         }
         return nil
+    }
+
+    /// Whether a stream's data ends clearly before the duration its header declares.
+    func shortfall(stream index: Int, endingAt end: Double) -> String? {
+        guard let declared = declaredDuration(stream: index), declared > 0 else { return nil }
+        // Streams of one file legitimately end a little apart (audio frames, the last frame's duration), so only a
+        // clear shortfall counts.
+        let tolerance = max(0.5, declared * 0.05)
+        guard end + tolerance < declared else { return nil }
+        return "stream \(index) declares \(formatSeconds(declared)) s but its data ends at \(formatSeconds(end)) s"
     }
 
     /// The stream's own declared duration (container headers, not a bitrate guess).
@@ -217,6 +222,9 @@ extension Demuxer {
     /// Turns the outcome of a decode into an error when nothing usable came out, or when the input is truncated and
     /// the caller did not accept partial results.
     func finish(_ stats: DecodeStats, stream index: Int, decodedEnd: Double?, what: String) throws(MediaError) {
+        if stats.frames == 0 && sought && stats.packets == 0 && stats.readError == nil {
+            return
+        }
         if stats.frames == 0 {
             if log.exceededMaxPixels {
                 throw MediaError(.tooLarge, "stream \(index) has a picture larger than the limit\(log.suffix)")

@@ -78,7 +78,7 @@ final class Demuxer {
                 .unsupportedFormat, "no demuxer recognises \(source.label): \(averrorText(score))\(log.suffix)")
         }
         let name = cString(probed.pointee.name) ?? "?"
-        if score < Demuxer.minimumProbeScore {
+        if score <= Demuxer.weakProbeScore {
             throw MediaError(
                 .unsupportedFormat,
                 "\(source.label) is not a recognisable media file (best guess \(name) with probe score \(score))")
@@ -103,9 +103,11 @@ final class Demuxer {
         }
     }
 
-    /// Random bytes occasionally look like a raw elementary stream with a token score; real files score far higher
-    /// (MP4/Matroska/PNG 100, raw H.264 or a few MP3/ADTS frames 51).
-    static let minimumProbeScore: Int32 = AVPROBE_SCORE_RETRY
+    /// A guess at or below this score is refused. Damaged files and random bytes sometimes look like MPEG-PS or MP2
+    /// with exactly 25 (an MP4 with its first 64 bytes zeroed does); real files score higher: MP4/Matroska/Ogg/GIF
+    /// 100, WAV/WebP 99, raw H.264, ADTS, MP3, JPEG, BMP, TIFF 51, MPEG-TS 50, a short MPEG-PS 26. The cost is that
+    /// an MP3 of under ~0.2 s without an ID3 tag is refused too.
+    static let weakProbeScore: Int32 = AVPROBE_SCORE_RETRY
 
     private func analyze() throws(MediaError) {
         let fmt = context
@@ -174,10 +176,13 @@ final class Demuxer {
 
     var containerName: String { cString(context.pointee.iformat.pointee.name) ?? "unknown" }
 
-    /// Seconds from the container's start; the origin of every `TimeWindow`.
+    /// The origin of every `TimeWindow`, in stream seconds: the container's start time, so streams whose clock does
+    /// not start at zero (MPEG-TS) still have windows relative to their beginning. A negative start (Matroska stores
+    /// AAC's encoder delay as a negative first timestamp) counts as zero: those samples are discarded by the decoder,
+    /// and using it would shift every video frame by the delay.
     var startSeconds: Double {
         let start = context.pointee.start_time
-        return start == noPTS ? 0 : Double(start) / Double(AV_TIME_BASE)
+        return start == noPTS || start < 0 ? 0 : Double(start) / Double(AV_TIME_BASE)
     }
 
     var durationSeconds: Double? {
@@ -211,14 +216,21 @@ final class Demuxer {
     }
 
     /// Seeks so that decoding `streamIndex` yields the last keyframe at or before `seconds` first. A failed seek is
-    /// not an error: the caller then decodes from where it is, which is only slower.
+    /// not an error: the caller then decodes from where it is, which is only slower. A window may start after the
+    /// end of the data, so a seek past the end is the caller's doing, not a sign of truncation.
     func seek(stream streamIndex: Int, toSeconds seconds: Double) {
         let stream = self.stream(streamIndex)
         let timeBase = stream.pointee.time_base
         guard timeBase.num > 0, timeBase.den > 0 else { return }
         let target = Int64(((seconds + startSeconds) / q2d(timeBase)).rounded(.down))
+        let wasPastEnd = source.seekedPastEnd
         av_seek_frame(context, Int32(streamIndex), target, AVSEEK_FLAG_BACKWARD)
+        source.seekedPastEnd = wasPastEnd
+        sought = true
     }
+
+    /// Whether `seek` ran: then finding no packet means the window starts after the data, not that data is missing.
+    private(set) var sought = false
 }
 
 func checkPictureSize(width: Int, height: Int, limits: MediaLimits, what: String) throws(MediaError) {

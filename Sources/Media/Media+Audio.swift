@@ -103,22 +103,32 @@ struct Resampler: ~Copyable {
         }
     }
 
-    /// Converts `frame` (nil drains the delay line) into `output`, returning the number of sample frames written.
-    mutating func convert(_ frame: UnsafeMutablePointer<AVFrame>?, bytesPerFrame: Int, into output: inout [UInt8])
-        throws(MediaError) -> Int
-    {
+    /// Converts samples `offset..<offset + count` of `frame` (nil drains the delay line) into `output`, returning the
+    /// number of sample frames written.
+    mutating func convert(
+        _ frame: UnsafeMutablePointer<AVFrame>?, offset: Int = 0, count: Int = 0, bytesPerFrame: Int,
+        into output: inout [UInt8]
+    ) throws(MediaError) -> Int {
         guard let context else { return 0 }
-        let inputCount = frame.map { Int32($0.pointee.nb_samples) } ?? 0
+        let inputCount = frame == nil ? 0 : Int32(max(0, count))
         let capacity = max(Int(swr_get_out_samples(context, inputCount)), 0) + 32
         if output.count < capacity * bytesPerFrame {
             output = [UInt8](repeating: 0, count: capacity * bytesPerFrame)
         }
+        var input: [UnsafePointer<UInt8>?] = []
+        if let frame {
+            let format = AVSampleFormat(rawValue: frame.pointee.format)
+            let planar = av_sample_fmt_is_planar(format) != 0
+            let channels = Int(frame.pointee.ch_layout.nb_channels)
+            let step = Int(av_get_bytes_per_sample(format)) * (planar ? 1 : channels)
+            for plane in 0..<(planar ? channels : 1) {
+                input.append(UnsafePointer(frame.pointee.extended_data[plane]! + offset * step))
+            }
+        }
         let produced = output.withUnsafeMutableBufferPointer { buffer -> Int32 in
             var planes: [UnsafeMutablePointer<UInt8>?] = [buffer.baseAddress]
-            if let frame {
-                let input = UnsafeMutableRawPointer(frame.pointee.extended_data)!
-                    .assumingMemoryBound(to: UnsafePointer<UInt8>?.self)
-                return swr_convert(context, &planes, Int32(capacity), input, inputCount)
+            if frame != nil {
+                return swr_convert(context, &planes, Int32(capacity), &input, inputCount)
             }
             return swr_convert(context, &planes, Int32(capacity), nil, 0)
         }
@@ -149,6 +159,8 @@ struct AudioSink: ~Copyable, FrameSink {
     private var data: [UInt8] = []
     private var firstInputTime: Double?
     private var inputSeconds = 0.0
+    /// Input samples still to drop so that a windowed decode starts on the full decode's resampling grid.
+    private var alignmentSkip = 0
 
     init(demuxer: Demuxer, stream index: Int, options: AudioOptions) throws(MediaError) {
         self.demuxer = demuxer
@@ -182,20 +194,31 @@ struct AudioSink: ~Copyable, FrameSink {
             let time = timestamp == noPTS
                 ? 0 : Double(timestamp) * Double(timeBase.num) / Double(timeBase.den) - demuxer.startSeconds
             firstInputTime = time
-            let first = Int((time * rate).rounded())
-            position = first
+            var first = Int((time * rate).rounded())
+            let inputRate = Int(frame.pointee.sample_rate)
             if let window = options.window {
                 keepFrom = Int((window.startSeconds * rate).rounded())
                 if let end = window.endSeconds { keepUntil = Int((end * rate).rounded()) }
+                if inputRate > 0 {
+                    // Output sample i of a full decode is input time i / rate. After a seek the first input sample
+                    // can fall between output samples, which would shift every resampled value by a fraction of a
+                    // sample; dropping up to one grid step of pre-roll input (10 ms for 44.1 → 16 kHz) lands the
+                    // resampler on the same grid, so a window holds the full decode's samples.
+                    let inputIndex = Int((time * Double(inputRate)).rounded())
+                    let step = inputRate / gcd(inputRate, options.sampleRate)
+                    alignmentSkip = ((step - inputIndex % step) % step + step) % step
+                    first = (inputIndex + alignmentSkip) / step * (options.sampleRate / gcd(inputRate, options.sampleRate))
+                }
             } else {
                 keepFrom = first
             }
+            position = first
             if let maxDuration = options.maxDurationSeconds {
                 keepUntil = min(keepUntil, keepFrom + Int((maxDuration * rate).rounded()))
             }
         }
         if frame.pointee.sample_rate > 0 {
-            inputSeconds += Double(frame.pointee.nb_samples) / Double(frame.pointee.sample_rate)
+            inputSeconds += Double(usableSamples(frame)) / Double(frame.pointee.sample_rate)
         }
         if let end = decodedEnd, end > demuxer.limits.maxDurationSeconds {
             throw MediaError(
@@ -208,9 +231,26 @@ struct AudioSink: ~Copyable, FrameSink {
                 for: frame, outputLayout: &outputLayout, outputFormat: outputFormat,
                 outputRate: Int32(options.sampleRate))
         }
-        let produced = try resampler.convert(frame, bytesPerFrame: bytesPerFrame, into: &scratch)
+        let usable = usableSamples(frame)
+        let skipped = min(alignmentSkip, usable)
+        alignmentSkip -= skipped
+        let produced = try resampler.convert(
+            frame, offset: skipped, count: usable - skipped, bytesPerFrame: bytesPerFrame, into: &scratch)
         try keep(produced)
         return done ? .stop : .more
+    }
+
+    /// Codecs decode whole frames, but a container can say its last packet holds fewer real samples (MP4's final
+    /// AAC packet is often 136 samples of a 1024-sample frame, the rest being encoder padding). FFmpeg 5.1 does not
+    /// trim that itself, so the packet duration is honoured here; without it a 2 s clip decodes 20 ms too long.
+    private func usableSamples(_ frame: UnsafeMutablePointer<AVFrame>) -> Int {
+        let decoded = Int(frame.pointee.nb_samples)
+        let duration = frame.pointee.pkt_duration
+        guard duration > 0, frame.pointee.sample_rate > 0, timeBase.den > 0 else { return decoded }
+        let declared = Int(
+            (Double(duration) * Double(timeBase.num) * Double(frame.pointee.sample_rate) / Double(timeBase.den))
+                .rounded())
+        return declared > 0 && declared < decoded ? declared : decoded
     }
 
     /// The resampler holds back a few samples for its filter; they belong to the end of the stream.
@@ -245,4 +285,10 @@ struct AudioSink: ~Copyable, FrameSink {
             sampleRate: options.sampleRate, channels: options.channels, format: options.format,
             frameCount: data.count / bytesPerFrame, data: data)
     }
+}
+
+private func gcd(_ a: Int, _ b: Int) -> Int {
+    var (a, b) = (abs(a), abs(b))
+    while b != 0 { (a, b) = (b, a % b) }
+    return max(a, 1)
 }

@@ -135,16 +135,22 @@ struct ImageEncoder: ~Copyable {
             throw MediaError(.encodeFailed, "cannot open the image encoder: \(averrorText(result))")
         }
 
-        let frame = try Frame()
-        frame.pointer.pointee.width = Int32(width)
-        frame.pointer.pointee.height = Int32(height)
-        frame.pointer.pointee.format = pixelFormat.rawValue
-        frame.pointer.pointee.quality = quality
-        result = av_frame_get_buffer(frame.pointer, 0)
-        if result < 0 {
-            throw MediaError(.encodeFailed, "out of memory (\(width)x\(height) picture): \(averrorText(result))")
+        let rgbFrame = try ImageEncoder.picture(AV_PIX_FMT_RGB24, width: width, height: height)
+        let stride = Int(rgbFrame.pointer.pointee.linesize.0)
+        rgb.withUnsafeBufferPointer { source in
+            for row in 0..<height {
+                (rgbFrame.pointer.pointee.data.0! + row * stride).update(
+                    from: source.baseAddress! + row * width * 3, count: width * 3)
+            }
         }
-        try encoder.fill(frame.pointer, rgb: rgb, width: width, height: height)
+        let frame: Frame
+        if pixelFormat == AV_PIX_FMT_RGB24 {
+            frame = rgbFrame
+        } else {
+            frame = try ImageEncoder.picture(pixelFormat, width: width, height: height)
+            try convert(rgbFrame.pointer, into: frame.pointer)
+        }
+        frame.pointer.pointee.quality = quality
 
         let packet = try Packet()
         var output: [UInt8] = []
@@ -164,33 +170,41 @@ struct ImageEncoder: ~Copyable {
         return output
     }
 
-    /// Copies RGB rows into the frame, or converts them to full-range YUV 4:2:0 for JPEG.
-    private func fill(_ frame: UnsafeMutablePointer<AVFrame>, rgb: [UInt8], width: Int, height: Int) throws(MediaError) {
-        if frame.pointee.format == AV_PIX_FMT_RGB24.rawValue {
-            let stride = Int(frame.pointee.linesize.0)
-            rgb.withUnsafeBufferPointer { source in
-                for row in 0..<height {
-                    (frame.pointee.data.0! + row * stride).update(
-                        from: source.baseAddress! + row * width * 3, count: width * 3)
-                }
-            }
-            return
+    /// A picture with FFmpeg's own allocation: aligned rows and the trailing padding its SIMD code reads past the
+    /// last pixel (a Swift array as swscale's source was read 12 bytes beyond its end under valgrind).
+    static func picture(_ format: AVPixelFormat, width: Int, height: Int) throws(MediaError) -> Frame {
+        let frame = try Frame()
+        frame.pointer.pointee.width = Int32(width)
+        frame.pointer.pointee.height = Int32(height)
+        frame.pointer.pointee.format = format.rawValue
+        let result = av_frame_get_buffer(frame.pointer, 0)
+        if result < 0 {
+            throw MediaError(.encodeFailed, "out of memory (\(width)x\(height) picture): \(averrorText(result))")
         }
+        return frame
+    }
+
+    /// RGB to full-range YUV 4:2:0 for JPEG.
+    private static func convert(_ source: UnsafeMutablePointer<AVFrame>, into target: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+        let width = source.pointee.width, height = source.pointee.height
         let converter = Converter(
             sws_getContext(
-                Int32(width), Int32(height), AV_PIX_FMT_RGB24, Int32(width), Int32(height), AV_PIX_FMT_YUVJ420P,
-                SWS_BICUBIC, nil, nil, nil))
+                width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, nil, nil, nil))
         guard let context = converter.context else {
             throw MediaError(.encodeFailed, "swscale cannot convert RGB to YUV for JPEG")
         }
-        let rows = rgb.withUnsafeBufferPointer { source -> Int32 in
-            var sourcePlanes: [UnsafePointer<UInt8>?] = [source.baseAddress, nil, nil, nil]
-            var sourceStrides: [Int32] = [Int32(width * 3), 0, 0, 0]
-            return withUnsafePointer(to: &frame.pointee.data) { data in
-                data.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { planes in
-                    withUnsafePointer(to: &frame.pointee.linesize) { lines in
-                        lines.withMemoryRebound(to: Int32.self, capacity: 8) { strides in
-                            sws_scale(context, &sourcePlanes, &sourceStrides, 0, Int32(height), planes, strides)
+        let rows = withUnsafePointer(to: &source.pointee.data) { sourceData in
+            sourceData.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { sourcePlanes in
+                withUnsafePointer(to: &source.pointee.linesize) { sourceLines in
+                    sourceLines.withMemoryRebound(to: Int32.self, capacity: 8) { sourceStrides in
+                        withUnsafePointer(to: &target.pointee.data) { data in
+                            data.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { planes in
+                                withUnsafePointer(to: &target.pointee.linesize) { lines in
+                                    lines.withMemoryRebound(to: Int32.self, capacity: 8) { strides in
+                                        sws_scale(context, sourcePlanes, sourceStrides, 0, height, planes, strides)
+                                    }
+                                }
+                            }
                         }
                     }
                 }

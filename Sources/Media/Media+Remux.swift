@@ -69,6 +69,7 @@ extension Media {
         }
         let packet = try Packet()
         var packets = 0
+        var ends = [Double](repeating: -.infinity, count: mapping.count)
         var readError: Int32?
         while true {
             try demuxer.deadline.check("remuxing to \(container)")
@@ -88,6 +89,8 @@ extension Media {
             if packet.pointer.pointee.pts != noPTS {
                 let seconds = Double(packet.pointer.pointee.pts) * q2d(source.pointee.time_base) - demuxer.startSeconds
                 try demuxer.checkDuration(seconds, what: "stream \(index) has a packet at")
+                let duration = Double(max(0, packet.pointer.pointee.duration)) * q2d(source.pointee.time_base)
+                ends[index] = max(ends[index], seconds + duration)
             }
             av_packet_rescale_ts(packet.pointer, source.pointee.time_base, target.pointee.time_base)
             packet.pointer.pointee.stream_index = Int32(mapping[index])
@@ -107,6 +110,11 @@ extension Media {
                 throw MediaError(
                     .truncated,
                     "\(demuxer.source.label) ends early: \(averrorText(readError ?? averrorEOF))\(demuxer.log.suffix)")
+            }
+            for index in 0..<mapping.count where mapping[index] >= 0 && ends[index].isFinite {
+                if let shortfall = demuxer.shortfall(stream: index, endingAt: ends[index]) {
+                    throw MediaError(.truncated, "\(demuxer.source.label) is truncated: \(shortfall)")
+                }
             }
         }
         result = av_write_trailer(output)

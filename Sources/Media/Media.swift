@@ -43,6 +43,7 @@ struct Session: ~Copyable {
         let deadline = Deadline(seconds: limits.decodeTimeBudgetSeconds)
         let source = try ByteSource.from(input, limits: limits)
         try ImageHeader.check(source, limits: limits)
+        try ContainerHeader.check(source, limits: limits)
         demuxer = try Demuxer.open(source, limits: limits, deadline: deadline, log: log.capture, analyze: analyze)
         self.log = log
     }

@@ -166,3 +166,62 @@ struct MediaPipelineTests {
         #expect(qa == qb)
     }
 }
+
+@Suite("etl run: media from paths, passthrough")
+struct MediaPathTests {
+    @Test func pathColumnsResolveUnderTheMediaRootOnly() throws {
+        let ws = try Workspace("paths")
+        let root = ws.directory.appendingPathComponent("uploads", isDirectory: true)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("2026"), withIntermediateDirectories: true)
+        try Data(try TestMedia.clip()).write(to: root.appendingPathComponent("2026/a.mp4"))
+        try Data(try TestMedia.png()).write(to: ws.directory.appendingPathComponent("outside.png"))
+        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("link.png"), withDestinationURL: ws.directory.appendingPathComponent("outside.png"))
+        try ws.sql("CREATE TABLE $S.files (id bigint, path text)")
+        try ws.sql("INSERT INTO $S.files VALUES (1, '2026/a.mp4'), (2, '../outside.png'), (3, 'link.png'), (4, '2026/missing.mp4')")
+        try ws.writePipeline("paths", """
+            name: paths
+            source:
+              query: SELECT id, path FROM $S.files
+              cursor_column: id
+              key_column: id
+            columns:
+              - name: original
+                from: path
+                passthrough: {}
+              - name: remuxed
+                from: path
+                passthrough: {remux: matroska}
+              - name: info
+                from: path
+                probe: {fields: [container, duration]}
+            split: {ratios: {train: 1}}
+            media:
+              root: \(root.path)
+            """)
+        let result = try ws.etl("run", "paths")
+        #expect(result.status == 0, "\(result.output)")
+        let samples = try ws.samples("paths", "v1", split: "train")
+        let sample = try #require(samples["1"])
+        #expect(sample["original"] == .bytes(try TestMedia.clip()), "passthrough keeps the bytes as uploaded")
+        guard case .bytes(let mkv)? = sample["remuxed"] else { Issue.record("no remux"); return }
+        #expect(mkv.starts(with: [0x1A, 0x45, 0xDF, 0xA3]), "a Matroska (EBML) file")
+        #expect(sample["info_container"] == .string("mov,mp4,m4a,3gp,3g2,mj2"))
+        let manifest = try ws.manifest("paths", "v1")
+        #expect(manifest.quarantine.byReason == ["media_path_outside_root": 2, "media_file_not_found": 1], "\(manifest.quarantine.byReason)")
+    }
+
+    @Test func pathColumnWithoutMediaRootIsQuarantined() throws {
+        let ws = try Workspace("noroot")
+        try ws.sql("CREATE TABLE $S.files (id bigint, path text)")
+        try ws.sql("INSERT INTO $S.files VALUES (1, '/etc/passwd')")
+        try ws.writePipeline("noroot", """
+            name: noroot
+            source: {query: "SELECT id, path FROM $S.files", cursor_column: id, key_column: id}
+            columns:
+              - {name: raw, from: path, passthrough: {}}
+            """)
+        let result = try ws.etl("run", "noroot")
+        #expect(result.status == 0, "\(result.output)")
+        #expect(try ws.manifest("noroot", "v1").quarantine.byReason == ["media_path_without_root": 1])
+    }
+}

@@ -25,6 +25,8 @@ final class ByteSource {
     var seekedPastEnd = false
     /// A read found nothing left.
     private(set) var reachedEnd = false
+    /// The demuxer tried to open another URL or file (a playlist, a reference); always refused.
+    var refusedNestedOpen: String?
 
     private init(storage: Storage, size: Int64, label: String) {
         self.storage = storage

@@ -226,6 +226,9 @@ extension Demuxer {
             return
         }
         if stats.frames == 0 {
+            if source.refusedNestedOpen != nil {
+                throw classifyFailure(stats.readError ?? averrorEOF, while: "reading stream \(index)")
+            }
             if log.exceededMaxPixels {
                 throw MediaError(.tooLarge, "stream \(index) has a picture larger than the limit\(log.suffix)")
             }

@@ -9,7 +9,9 @@ import Darwin
 extension Media {
     /// Copies the video, audio and subtitle streams (no re-encoding) into `container` (an FFmpeg muxer name such as
     /// "mp4", "matroska", "webm", "mov"), written in memory through a custom seekable AVIOContext. Streams the target
-    /// container cannot hold are dropped (an error only when none is left); rotation is carried over.
+    /// container cannot hold, data streams and cover art are dropped (an error only when nothing is left); the
+    /// display matrix is carried over where the target can store it (MP4/MOV; FFmpeg 5.1's Matroska muxer cannot).
+    /// MP4 output keeps its `moov` at the end: moving it to the front needs a second pass over the output.
     public static func remux(_ input: MediaInput, container: String, limits: MediaLimits) throws(MediaError) -> [UInt8] {
         let session = try Session(input, limits: limits)
         let demuxer = session.demuxer
@@ -32,7 +34,9 @@ extension Media {
             let par = stream.pointee.codecpar!
             let type = par.pointee.codec_type
             let name = cString(avcodec_get_name(par.pointee.codec_id)) ?? "?"
-            guard type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_SUBTITLE,
+            // Cover art is a single picture posing as a video stream; most targets cannot hold it as such.
+            let coverArt = stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0
+            guard type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_SUBTITLE, !coverArt,
                 avformat_query_codec(outputFormat, par.pointee.codec_id, FF_COMPLIANCE_NORMAL) != 0
             else {
                 dropped.append("\(index):\(name)")

@@ -111,6 +111,8 @@ import Testing
             Item("png claiming 9000×9000", png(width: 9000, height: 9000), .tooLarge),
             Item("y4m claiming 60000×60000", y4mHuge, .tooLarge),
             Item("y4m claiming 9000×9000", y4mOverLimit, .tooLarge),
+            Item("HLS playlist pointing at a local file", Array("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n\(fixtures.clip)\n#EXT-X-ENDLIST\n".utf8), .unsupportedFormat),
+            Item("ffconcat list pointing at a local file", Array("ffconcat version 1.0\nfile \(fixtures.clip)\n".utf8), .unsupportedFormat),
             Item("audio only", audio, [.video: .noVideoStream, .image: .noVideoStream]),
             Item("video only", video, [.audio: .noAudioStream]),
             Item("input over maxInputBytes", clip, .tooLarge, limits: tinyInput),

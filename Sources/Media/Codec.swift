@@ -133,9 +133,17 @@ struct Decoder: ~Copyable {
             }
             stats.packets += 1
             let position = packet.pointer.pointee.pts
-            let sent = avcodec_send_packet(context, packet.pointer)
+            var sent = avcodec_send_packet(context, packet.pointer)
+            if sent == averrorEAGAIN {
+                // The decoder wants its output taken before more input; then the same packet goes in again.
+                if try drain(frame, demuxer, &stats, &sink) == .stop {
+                    av_packet_unref(packet.pointer)
+                    return stats
+                }
+                sent = avcodec_send_packet(context, packet.pointer)
+            }
             av_packet_unref(packet.pointer)
-            if sent < 0 && sent != averrorEAGAIN {
+            if sent < 0 {
                 stats.note(
                     sent,
                     "stream \(streamIndex) packet at pts \(position): \(averrorText(sent))\(demuxer.log.suffix)")

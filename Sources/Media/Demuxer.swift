@@ -240,6 +240,13 @@ final class Demuxer {
         return allowCoverArt ? coverArt : nil
     }
 
+    /// Lets the demuxer skip every stream but `index` (no packets are allocated for them).
+    func discardAll(except index: Int) {
+        for other in 0..<Int(context.pointee.nb_streams) where other != index {
+            stream(other).pointee.discard = AVDISCARD_ALL
+        }
+    }
+
     /// Seeks so that decoding `streamIndex` yields the last keyframe at or before `seconds` first. A failed seek is
     /// not an error: the caller then decodes from where it is, which is only slower. A window may start after the
     /// end of the data, so a seek past the end is the caller's doing, not a sign of truncation.

@@ -22,6 +22,7 @@ extension Media {
             throw MediaError(.noVideoStream, "\(demuxer.source.label) (\(demuxer.containerName)) has no picture")
         }
         let decoder = try Decoder.open(demuxer, stream: index)
+        demuxer.discardAll(except: index)
         var sink = try FirstFrameSink(orientation: Orientation.of(stream: demuxer.stream(index)))
         let stats = try decoder.run(demuxer, into: &sink)
         try demuxer.finish(stats, stream: index, decodedEnd: nil, what: "pictures")

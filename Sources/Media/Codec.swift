@@ -1,5 +1,11 @@
 internal import CFFmpeg
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Owner of one AVPacket.
 struct Packet: ~Copyable {
     let pointer: UnsafeMutablePointer<AVPacket>
@@ -185,13 +191,6 @@ struct Decoder: ~Copyable {
 }
 
 extension Demuxer {
-    /// The timestamp of a decoded frame in seconds from the container start, or nil when the decoder has none.
-    func seconds(of frame: UnsafeMutablePointer<AVFrame>, stream index: Int) -> Double? {
-        let timestamp = frame.pointee.best_effort_timestamp
-        guard timestamp != noPTS else { return nil }
-        return Double(timestamp) * q2d(stream(index).pointee.time_base) - startSeconds
-    }
-
     /// Why an input that was decoded to its end looks cut short, or nil.
     func truncationEvidence(_ stats: DecodeStats, stream index: Int, decodedEnd: Double?) -> String? {
         if source.seekedPastEnd {
@@ -246,9 +245,10 @@ extension Demuxer {
                 throw MediaError(.truncated, "\(source.label): nothing of stream \(index) decoded; \(evidence)")
             }
             if let error = stats.firstError {
-                let invalid = stats.firstErrorCode == averrorInvalidData || stats.readError == averrorInvalidData
+                // Running out of memory says nothing about the input; any other decoder error does.
+                let resources = stats.firstErrorCode == etl_averror(ENOMEM)
                 throw MediaError(
-                    invalid || stats.errors > 0 ? .corrupt : .decodeFailed,
+                    resources ? .decodeFailed : .corrupt,
                     "\(source.label): no \(what) decoded from stream \(index); first error: \(error)")
             }
             if let readError = stats.readError {

@@ -19,5 +19,6 @@ static inline int etl_averror_eagain(void) { return AVERROR(EAGAIN); }
 
 // Error codes built with FFERRTAG and the int64 sentinel are macros Swift cannot import either.
 static inline int etl_averror_exit(void) { return AVERROR_EXIT; }
+static inline int etl_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 static inline int64_t etl_nopts_value(void) { return AV_NOPTS_VALUE; }
 #endif

@@ -2,8 +2,12 @@ import Foundation
 import Media
 import Testing
 
-/// Broken and hostile inputs, each with the reason every operation must give. Run under valgrind in CI-like checks:
-/// `valgrind --leak-check=full .build/debug/etlPackageTests.xctest --testing-library swift-testing --filter CorpusTests`.
+/// Broken and hostile inputs, each with the reason every operation must give.
+///
+/// Leak checks: build with `swift build --build-tests -Xswiftc -sanitize=address --scratch-path .build-asan` and run
+/// `.build-asan/debug/etlPackageTests.xctest --testing-library swift-testing --filter CorpusTests` (LeakSanitizer
+/// reports at exit). Valgrind 3.19 (Debian 12) cannot run the Swift Testing binary: it does not read Swift 6.3's
+/// DWARF 5, and with debug info stripped it crashes in libdispatch's main-thread loop.
 @Suite struct CorpusTests {
     enum Operation: CaseIterable {
         case probe, video, audio, image, remux

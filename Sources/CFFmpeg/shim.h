@@ -18,10 +18,7 @@ static inline int etl_averror_eof(void) { return AVERROR_EOF; }
 static inline int etl_averror_eagain(void) { return AVERROR(EAGAIN); }
 
 // Error codes built with FFERRTAG and the int64 sentinel are macros Swift cannot import either.
-static inline int etl_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 static inline int etl_averror_exit(void) { return AVERROR_EXIT; }
-static inline int etl_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
-static inline int etl_averror_patchwelcome(void) { return AVERROR_PATCHWELCOME; }
+static inline int etl_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 static inline int64_t etl_nopts_value(void) { return AV_NOPTS_VALUE; }
-static inline AVRational etl_time_base_q(void) { return (AVRational){1, AV_TIME_BASE}; }
 #endif

@@ -25,6 +25,8 @@ final class ByteSource {
     var seekedPastEnd = false
     /// A read found nothing left.
     private(set) var reachedEnd = false
+    /// The demuxer tried to open another URL or file (a playlist, a reference); always refused.
+    var refusedNestedOpen: String?
 
     private init(storage: Storage, size: Int64, label: String) {
         self.storage = storage
@@ -47,7 +49,8 @@ final class ByteSource {
             }
             return ByteSource(storage: .memory(bytes), size: Int64(bytes.count), label: "\(bytes.count) bytes")
         case .file(let path):
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            // O_NONBLOCK so that a FIFO in place of a file cannot hang the worker in open(2); it is refused below.
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             if fd < 0 {
                 throw MediaError(.fileNotFound, "cannot open \(path): \(errnoText())")
             }

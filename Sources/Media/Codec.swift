@@ -1,5 +1,11 @@
 internal import CFFmpeg
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Owner of one AVPacket.
 struct Packet: ~Copyable {
     let pointer: UnsafeMutablePointer<AVPacket>
@@ -133,9 +139,17 @@ struct Decoder: ~Copyable {
             }
             stats.packets += 1
             let position = packet.pointer.pointee.pts
-            let sent = avcodec_send_packet(context, packet.pointer)
+            var sent = avcodec_send_packet(context, packet.pointer)
+            if sent == averrorEAGAIN {
+                // The decoder wants its output taken before more input; then the same packet goes in again.
+                if try drain(frame, demuxer, &stats, &sink) == .stop {
+                    av_packet_unref(packet.pointer)
+                    return stats
+                }
+                sent = avcodec_send_packet(context, packet.pointer)
+            }
             av_packet_unref(packet.pointer)
-            if sent < 0 && sent != averrorEAGAIN {
+            if sent < 0 {
                 stats.note(
                     sent,
                     "stream \(streamIndex) packet at pts \(position): \(averrorText(sent))\(demuxer.log.suffix)")
@@ -177,13 +191,6 @@ struct Decoder: ~Copyable {
 }
 
 extension Demuxer {
-    /// The timestamp of a decoded frame in seconds from the container start, or nil when the decoder has none.
-    func seconds(of frame: UnsafeMutablePointer<AVFrame>, stream index: Int) -> Double? {
-        let timestamp = frame.pointee.best_effort_timestamp
-        guard timestamp != noPTS else { return nil }
-        return Double(timestamp) * q2d(stream(index).pointee.time_base) - startSeconds
-    }
-
     /// Why an input that was decoded to its end looks cut short, or nil.
     func truncationEvidence(_ stats: DecodeStats, stream index: Int, decodedEnd: Double?) -> String? {
         if source.seekedPastEnd {
@@ -226,6 +233,9 @@ extension Demuxer {
             return
         }
         if stats.frames == 0 {
+            if source.refusedNestedOpen != nil {
+                throw classifyFailure(stats.readError ?? averrorEOF, while: "reading stream \(index)")
+            }
             if log.exceededMaxPixels {
                 throw MediaError(.tooLarge, "stream \(index) has a picture larger than the limit\(log.suffix)")
             }
@@ -235,9 +245,10 @@ extension Demuxer {
                 throw MediaError(.truncated, "\(source.label): nothing of stream \(index) decoded; \(evidence)")
             }
             if let error = stats.firstError {
-                let invalid = stats.firstErrorCode == averrorInvalidData || stats.readError == averrorInvalidData
+                // Running out of memory says nothing about the input; any other decoder error does.
+                let resources = stats.firstErrorCode == etl_averror(ENOMEM)
                 throw MediaError(
-                    invalid || stats.errors > 0 ? .corrupt : .decodeFailed,
+                    resources ? .decodeFailed : .corrupt,
                     "\(source.label): no \(what) decoded from stream \(index); first error: \(error)")
             }
             if let readError = stats.readError {

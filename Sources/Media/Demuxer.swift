@@ -84,6 +84,12 @@ final class Demuxer {
                 "\(source.label) is not a recognisable media file (best guess \(name) with probe score \(score))")
         }
 
+        if name.split(separator: ",").contains(where: { Demuxer.referencingFormats.contains(String($0)) }) {
+            throw MediaError(
+                .unsupportedFormat,
+                "\(source.label) is a \(name) playlist or reference list; media it points to is never opened")
+        }
+
         guard let allocated = avformat_alloc_context() else {
             throw MediaError(.decodeFailed, "out of memory allocating the format context")
         }
@@ -94,6 +100,7 @@ final class Demuxer {
         // Playlists and references inside a file (HLS, concat, MOV data references…) would otherwise open other
         // URLs or local files: untrusted bytes must not read anything but themselves.
         allocated.pointee.io_open = refuseNestedOpen
+        allocated.pointee.opaque = Unmanaged.passUnretained(source).toOpaque()
         format = allocated
         let result = avformat_open_input(&format, "", probed, nil)
         if result < 0 {
@@ -102,6 +109,12 @@ final class Demuxer {
             throw classifyFailure(result, while: "reading the \(name) header")
         }
     }
+
+    /// Demuxers whose input is a list of other resources (files, URLs, network sessions). Refused up front; the
+    /// `io_open` refusal stays as the safety net for any other demuxer that tries to open something.
+    static let referencingFormats: Set<String> = [
+        "hls", "dash", "concat", "sdp", "rtsp", "rtp", "webm_dash_manifest", "imf", "hds", "ffmetadata",
+    ]
 
     /// A guess at or below this score is refused. Damaged files and random bytes sometimes look like MPEG-PS or MP2
     /// with exactly 25 (an MP4 with its first 64 bytes zeroed does); real files score higher: MP4/Matroska/Ogg/GIF
@@ -163,10 +176,17 @@ final class Demuxer {
     /// A recognised container that fails: truncated when the demuxer ran out of bytes, corrupt otherwise.
     func classifyFailure(_ code: Int32, while doing: String) -> MediaError {
         let text = "\(averrorText(code))\(log.suffix)"
+        if let url = source.refusedNestedOpen {
+            return MediaError(
+                .unsupportedFormat,
+                "\(source.label) (\(containerNameIfOpen)) refers to another resource (\(url)); playlists and references are not followed")
+        }
         if log.exceededMaxPixels {
             return MediaError(.tooLarge, "a picture in \(source.label) is larger than the limit while \(doing)\(log.suffix)")
         }
-        if code == averrorEOF || source.seekedPastEnd || source.reachedEnd {
+        // Running into the end of a small file while parsing a bad header is normal, so only an explicit end of
+        // file or a seek past the end counts as truncation here.
+        if code == averrorEOF || source.seekedPastEnd {
             return MediaError(.truncated, "\(source.label) ends early, while \(doing): \(text)")
         }
         return MediaError(.corrupt, "\(source.label) is damaged, while \(doing): \(text)")
@@ -175,6 +195,11 @@ final class Demuxer {
     // MARK: Streams
 
     var containerName: String { cString(context.pointee.iformat.pointee.name) ?? "unknown" }
+
+    private var containerNameIfOpen: String {
+        guard let format, let name = format.pointee.iformat?.pointee.name else { return "unknown format" }
+        return String(cString: name)
+    }
 
     /// The origin of every `TimeWindow`, in stream seconds: the container's start time, so streams whose clock does
     /// not start at zero (MPEG-TS) still have windows relative to their beginning. A negative start (Matroska stores
@@ -213,6 +238,13 @@ final class Demuxer {
             return index
         }
         return allowCoverArt ? coverArt : nil
+    }
+
+    /// Lets the demuxer skip every stream but `index` (no packets are allocated for them).
+    func discardAll(except index: Int) {
+        for other in 0..<Int(context.pointee.nb_streams) where other != index {
+            stream(other).pointee.discard = AVDISCARD_ALL
+        }
     }
 
     /// Seeks so that decoding `streamIndex` yields the last keyframe at or before `seconds` first. A failed seek is
@@ -270,5 +302,9 @@ private func refuseNestedOpen(
     _ context: UnsafeMutablePointer<AVFormatContext>?, _ io: UnsafeMutablePointer<UnsafeMutablePointer<AVIOContext>?>?,
     _ url: UnsafePointer<CChar>?, _ flags: Int32, _ options: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
-    etl_averror(EPERM)
+    if let opaque = context?.pointee.opaque {
+        let source = Unmanaged<ByteSource>.fromOpaque(opaque).takeUnretainedValue()
+        if source.refusedNestedOpen == nil { source.refusedNestedOpen = cString(url) ?? "?" }
+    }
+    return etl_averror(EPERM)
 }

@@ -116,7 +116,6 @@ struct LogScope: ~Copyable {
 
 let averrorEOF = etl_averror_eof()
 let averrorEAGAIN = etl_averror_eagain()
-let averrorInvalidData = etl_averror_invaliddata()
 let averrorExit = etl_averror_exit()
 let noPTS = etl_nopts_value()
 

@@ -29,6 +29,7 @@ extension Media {
             throw MediaError(.noAudioStream, "\(demuxer.source.label) (\(demuxer.containerName)) has no audio stream")
         }
         let decoder = try Decoder.open(demuxer, stream: index)
+        demuxer.discardAll(except: index)
         if let start = options.window?.startSeconds, start > 0 {
             // Decode a little before the window: codecs with overlapping transforms (AAC, Opus, MP3) need a frame of
             // history to produce the window's first samples as a full decode would.

@@ -22,6 +22,7 @@ extension Media {
             throw MediaError(.noVideoStream, "\(demuxer.source.label) (\(demuxer.containerName)) has no picture")
         }
         let decoder = try Decoder.open(demuxer, stream: index)
+        demuxer.discardAll(except: index)
         var sink = try FirstFrameSink(orientation: Orientation.of(stream: demuxer.stream(index)))
         let stats = try decoder.run(demuxer, into: &sink)
         try demuxer.finish(stats, stream: index, decodedEnd: nil, what: "pictures")
@@ -114,10 +115,12 @@ struct ImageEncoder: ~Copyable {
         guard let codec = avcodec_find_encoder(codecID) else {
             throw MediaError(.unsupportedCodec, "this FFmpeg has no \(codecID == AV_CODEC_ID_PNG ? "PNG" : "JPEG") encoder")
         }
-        guard let context = avcodec_alloc_context3(codec) else {
+        guard let allocated = avcodec_alloc_context3(codec) else {
             throw MediaError(.encodeFailed, "out of memory (encoder)")
         }
-        let encoder = ImageEncoder(context: context)
+        // The owner lives to the end of this scope (a noncopyable value is destroyed where its scope ends).
+        let encoder = ImageEncoder(context: allocated)
+        let context = encoder.context
         context.pointee.width = Int32(width)
         context.pointee.height = Int32(height)
         context.pointee.pix_fmt = pixelFormat

@@ -9,7 +9,9 @@ import Darwin
 extension Media {
     /// Copies the video, audio and subtitle streams (no re-encoding) into `container` (an FFmpeg muxer name such as
     /// "mp4", "matroska", "webm", "mov"), written in memory through a custom seekable AVIOContext. Streams the target
-    /// container cannot hold are dropped (an error only when none is left); rotation is carried over.
+    /// container cannot hold, data streams and cover art are dropped (an error only when nothing is left); the
+    /// display matrix is carried over where the target can store it (MP4/MOV; FFmpeg 5.1's Matroska muxer cannot).
+    /// MP4 output keeps its `moov` at the end: moving it to the front needs a second pass over the output.
     public static func remux(_ input: MediaInput, container: String, limits: MediaLimits) throws(MediaError) -> [UInt8] {
         let session = try Session(input, limits: limits)
         let demuxer = session.demuxer
@@ -32,7 +34,9 @@ extension Media {
             let par = stream.pointee.codecpar!
             let type = par.pointee.codec_type
             let name = cString(avcodec_get_name(par.pointee.codec_id)) ?? "?"
-            guard type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_SUBTITLE,
+            // Cover art is a single picture posing as a video stream; most targets cannot hold it as such.
+            let coverArt = stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0
+            guard type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_SUBTITLE, !coverArt,
                 avformat_query_codec(outputFormat, par.pointee.codec_id, FF_COMPLIANCE_NORMAL) != 0
             else {
                 dropped.append("\(index):\(name)")
@@ -65,11 +69,16 @@ extension Media {
 
         var result = avformat_write_header(output, nil)
         if result < 0 {
-            throw muxer.failure(result, "writing the \(container) header", log: demuxer.log)
+            // The muxer checks the streams' parameters here (e.g. Matroska refuses raw RGB video): the input cannot
+            // be stored in this container as it is.
+            let failure = muxer.failure(result, "writing the \(container) header", log: demuxer.log)
+            throw failure.reason == .encodeFailed ? MediaError(.unsupportedCodec, failure.message) : failure
         }
         let packet = try Packet()
         var packets = 0
         var ends = [Double](repeating: -.infinity, count: mapping.count)
+        var lastDTS = [Int64?](repeating: nil, count: Int(output.pointee.nb_streams))
+        let strictness: Int64 = outputFormat.pointee.flags & AVFMT_TS_NONSTRICT != 0 ? 0 : 1
         var readError: Int32?
         while true {
             try demuxer.deadline.check("remuxing to \(container)")
@@ -95,11 +104,29 @@ extension Media {
             av_packet_rescale_ts(packet.pointer, source.pointee.time_base, target.pointee.time_base)
             packet.pointer.pointee.stream_index = Int32(mapping[index])
             packet.pointer.pointee.pos = -1
+            // Damaged inputs can carry decreasing decode timestamps, which muxers refuse; like the ffmpeg CLI, clamp
+            // them to just after the previous packet (and keep pts ≥ dts) rather than fail the whole file.
+            let dts = packet.pointer.pointee.dts
+            if dts != noPTS {
+                let previous = lastDTS[mapping[index]]
+                if let previous, dts <= previous {
+                    let fixed = previous + strictness
+                    if packet.pointer.pointee.pts != noPTS && packet.pointer.pointee.pts >= dts {
+                        packet.pointer.pointee.pts = max(packet.pointer.pointee.pts, fixed)
+                    }
+                    packet.pointer.pointee.dts = fixed
+                }
+                lastDTS[mapping[index]] = packet.pointer.pointee.dts
+            }
             packets += 1
             // Takes the packet's reference whether it succeeds or not.
             result = av_interleaved_write_frame(output, packet.pointer)
             if result < 0 {
-                throw muxer.failure(result, "writing a packet of stream \(index)", log: demuxer.log)
+                let failure = muxer.failure(result, "writing a packet of stream \(index)", log: demuxer.log)
+                // What a muxer refuses in a copied packet comes from the input: timestamps it cannot order (pts before
+                // dts) or data its bitstream filter cannot parse.
+                let refused = result == etl_averror_invaliddata() || result == etl_averror(EINVAL)
+                throw refused && failure.reason == .encodeFailed ? MediaError(.corrupt, failure.message) : failure
             }
         }
         if packets == 0 {

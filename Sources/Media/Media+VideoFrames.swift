@@ -25,6 +25,7 @@ extension Media {
             throw MediaError(.noVideoStream, "\(demuxer.source.label) (\(demuxer.containerName)) has no video stream")
         }
         let decoder = try Decoder.open(demuxer, stream: index)
+        demuxer.discardAll(except: index)
         let start = options.window?.startSeconds ?? 0
         if start > 0 {
             demuxer.seek(stream: index, toSeconds: start)

@@ -7,12 +7,16 @@ internal import CFFmpeg
 /// FFmpeg's protocols, and nested opens (playlists, references) are refused. FFmpeg prints nothing unless
 /// `setLibraryLogLevel` says so; its error lines end up in `MediaError.message` instead.
 public enum Media {
-    /// Container and stream parameters after FFmpeg's stream analysis.
+    /// Container and stream parameters after FFmpeg's stream analysis; nothing is decoded beyond what that analysis
+    /// needs, so damaged pixel data is only found by the decoding functions. `rotationDegrees` comes from the
+    /// container; EXIF orientation of a still JPEG is per picture, so it is applied by `image` and `videoFrames` but
+    /// not reported here.
     public static func probe(_ input: MediaInput, limits: MediaLimits) throws(MediaError) -> MediaProbe {
         let session = try Session(input, limits: limits)
         let demuxer = session.demuxer
         var probe = MediaProbe(container: demuxer.containerName, durationSeconds: demuxer.durationSeconds)
-        if let index = demuxer.firstStream(of: AVMEDIA_TYPE_VIDEO, allowCoverArt: true) {
+        // Cover art is not reported as video: `videoFrames` would refuse it (`image` does use it).
+        if let index = demuxer.firstStream(of: AVMEDIA_TYPE_VIDEO) {
             let stream = demuxer.stream(index)
             let par = stream.pointee.codecpar!
             probe.videoCodec = cString(avcodec_get_name(par.pointee.codec_id))

@@ -56,7 +56,8 @@ public enum PixelFormat: String, Sendable {
 }
 
 /// A span of the media timeline in seconds, measured from the container's start time (so 0 is the first moment of
-/// the earliest stream). `endSeconds == nil` means to the end.
+/// the earliest stream; a negative start, such as Matroska's AAC encoder delay, counts as 0). `endSeconds == nil`
+/// means to the end. The same timeline is used for video and audio, so windows of both line up.
 public struct TimeWindow: Sendable, Equatable {
     public var startSeconds: Double
     public var endSeconds: Double?

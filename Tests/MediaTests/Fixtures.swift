@@ -10,6 +10,7 @@ final class Fixtures: Sendable {
     init() {
         directory = NSTemporaryDirectory() + "media-tests-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: fixtures.directory) }
     }
 
     func path(_ name: String) -> String { directory + "/" + name }

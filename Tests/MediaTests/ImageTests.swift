@@ -64,6 +64,20 @@ import Testing
         #expect(try ffmpegRGB(fixtures.write(rotated, "rotated-thumb.png")) == reference)
     }
 
+    /// EXIF orientation 6 ("rotate 90° clockwise to display"), as phones write it, on a 64×48 JPEG.
+    @Test func exifOrientationIsHonoured() throws {
+        let jpeg = fixtures.bytes(fixtures.still("jpg"))
+        let tiff: [UInt8] = Array("MM".utf8) + [0, 0x2A, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]
+        let app1 = Array("Exif".utf8) + [0, 0] + tiff
+        let segment: [UInt8] = [0xFF, 0xE1, UInt8((app1.count + 2) >> 8), UInt8((app1.count + 2) & 0xFF)] + app1
+        let rotated = Array(jpeg.prefix(2)) + segment + Array(jpeg.dropFirst(2))
+        let info = try ffprobe(try Media.image(.bytes(rotated), options: .init(), limits: .default), "exif.png")
+        #expect(info["width"] == "48" && info["height"] == "64")
+        let frames = try Media.videoFrames(.bytes(rotated), options: .init(fps: 1, width: 48, height: 64, maxFrames: 1), limits: .default)
+        // Upright and exactly the target's shape: no letterbox rows.
+        #expect(frames.frames == 1 && (0..<48).contains { frames.value(frame: 0, y: 0, x: $0) != 0 })
+    }
+
     @Test func audioHasNoPicture() {
         #expect(reason { try Media.image(input(fixtures.audioOnly), options: .init(), limits: .default) } == .noVideoStream)
     }

@@ -59,6 +59,8 @@ public final class MDSWriter {
     private var shardSize: Int
     private var nextShardIndex: Int
     private var entries: [MDSShardEntry] = []
+    /// The shard being written out in the background, if any.
+    private var finalizing: ShardFinalization?
 
     private enum State {
         case open
@@ -116,6 +118,8 @@ public final class MDSWriter {
     }
 
     deinit {
+        // A shard still being written out must be done before the caller may discard the directory.
+        finalizing?.done.wait()
         if case .finished = state { return }
         // An abandoned writer leaves no shard half-written; the spool goes (its descriptor closes with it).
         MDSFile.removeIfPresent(spool.path)
@@ -156,6 +160,7 @@ public final class MDSWriter {
         try checkOpen()
         do throws(ShardError) {
             if !shardSampleSizes.isEmpty { try closeShard() }
+            try collectFinalizedShard()
             try spool.close()
             MDSFile.removeIfPresent(spool.path)
         } catch {
@@ -198,15 +203,100 @@ public final class MDSWriter {
         spoolBuffer.removeAll(keepingCapacity: true)
     }
 
-    /// Streams the open shard into its file and records its entry. Layout: u32 sample count, u32 offsets
-    /// (count + 1, absolute from file start, the last one = file size), config JSON, samples.
+    /// Hands the open shard to the background finalizer and starts a new spool, so compressing, hashing and
+    /// syncing one shard overlaps with extracting and encoding the next. At most one shard is being finalized
+    /// at a time (memory and disk use stay bounded); its entry, or its error, is collected first.
     private func closeShard() throws(ShardError) {
         try flushSpool()
+        try collectFinalizedShard()
         let rawName = "shard.\(Self.zeroPadded(nextShardIndex)).mds"
         let storedName = compressor == nil ? rawName : rawName + ".zstd"
+        var closing = try MDSFile.createExclusive(
+            directory.appendingPathComponent(Self.temporaryName(for: "samples")).path, role: "temporary sample file",
+            readable: true)
+        swap(&spool, &closing)
+        let job = ClosedShard(
+            spool: closing, spoolLength: spoolLength, sampleSizes: shardSampleSizes, shardSize: shardSize,
+            rawName: rawName, storedName: storedName, directory: directory, configJSON: configJSON,
+            compressor: compressor, hashes: hashes, columns: columns, options: options)
+        let finalization = ShardFinalization()
+        finalizing = finalization
+        Self.finalizerQueue.async {
+            finalization.result = Result { () throws(ShardError) in try job.write() }
+            finalization.done.signal()
+        }
+        nextShardIndex += 1
+        shardSampleSizes.removeAll(keepingCapacity: true)
+        shardSize = 8 + configJSON.count
+        spoolLength = 0
+    }
+
+    /// Waits for the shard being finalized, if any, and records its entry (or rethrows its failure).
+    private func collectFinalizedShard() throws(ShardError) {
+        guard let finalization = finalizing else { return }
+        finalization.done.wait()
+        finalizing = nil
+        switch finalization.result! {
+        case .success(let entry): entries.append(entry)
+        case .failure(let error): throw error
+        }
+    }
+
+    /// Finalization runs on threads of its own, never Swift's cooperative pool: it blocks on disk and zstd.
+    private static let finalizerQueue = DispatchQueue(label: "etl.mds.finalize", qos: .userInitiated, attributes: .concurrent)
+
+    /// Python's f'{index:05}': at least five digits.
+    static func zeroPadded(_ index: Int) -> String {
+        let digits = String(index)
+        return digits.count >= 5 ? digits : String(repeating: "0", count: 5 - digits.count) + digits
+    }
+}
+
+/// A shard whose samples are complete, waiting to be written out. Owns its spool file, and uses the writer's
+/// compressor only while no other shard of the same writer is being finalized (the writer guarantees it).
+private final class ClosedShard: @unchecked Sendable {
+    private var spool: MDSFile
+    private let spoolLength: Int
+    private let sampleSizes: [UInt32]
+    private let shardSize: Int
+    private let rawName: String
+    private let storedName: String
+    private let directory: URL
+    private let configJSON: [UInt8]
+    private let compressor: ZstdCompressor?
+    private let hashes: [MDSHashAlgorithm]
+    private let columns: [MDSColumn]
+    private let options: MDSWriterOptions
+
+    init(spool: consuming MDSFile, spoolLength: Int, sampleSizes: [UInt32], shardSize: Int, rawName: String,
+         storedName: String, directory: URL, configJSON: [UInt8], compressor: ZstdCompressor?,
+         hashes: [MDSHashAlgorithm], columns: [MDSColumn], options: MDSWriterOptions) {
+        self.spool = spool
+        self.spoolLength = spoolLength
+        self.sampleSizes = sampleSizes
+        self.shardSize = shardSize
+        self.rawName = rawName
+        self.storedName = storedName
+        self.directory = directory
+        self.configJSON = configJSON
+        self.compressor = compressor
+        self.hashes = hashes
+        self.columns = columns
+        self.options = options
+    }
+
+    deinit {
+        MDSFile.removeIfPresent(spool.path)
+    }
+
+    /// Streams the shard into its file and returns its entry. Layout: u32 sample count, u32 offsets (count + 1,
+    /// absolute from file start, the last one = file size), config JSON, samples.
+    func write() throws(ShardError) -> MDSShardEntry {
+        // Removed before the writer hears back, so an abandoned writer leaves nothing behind.
+        defer { MDSFile.removeIfPresent(spool.path) }
         let finalPath = directory.appendingPathComponent(storedName).path
-        let temporaryPath = directory.appendingPathComponent(Self.temporaryName(for: storedName)).path
-        let count = shardSampleSizes.count
+        let temporaryPath = directory.appendingPathComponent(MDSWriter.temporaryName(for: storedName)).path
+        let count = sampleSizes.count
         let headerLength = 4 * (count + 2) + configJSON.count
         precondition(headerLength + spoolLength == shardSize, "MDS writer lost track of the shard size")
 
@@ -216,14 +306,14 @@ public final class MDSWriter {
             var sink = try MDSShardSink(file: file, compressor: compressor, hashes: hashes, pledgedSize: shardSize)
 
             var chunk: [UInt8] = []
-            chunk.reserveCapacity(Self.chunkSize)
+            chunk.reserveCapacity(MDSWriter.chunkSize)
             chunk.appendLittleEndian(UInt32(count))
             var offset = UInt32(headerLength)
             chunk.appendLittleEndian(offset)
-            for size in shardSampleSizes {
+            for size in sampleSizes {
                 offset += size
                 chunk.appendLittleEndian(offset)
-                if chunk.count >= Self.chunkSize {
+                if chunk.count >= MDSWriter.chunkSize {
                     try sink.write(chunk)
                     chunk.removeAll(keepingCapacity: true)
                 }
@@ -231,10 +321,10 @@ public final class MDSWriter {
             chunk.append(contentsOf: configJSON)
             try sink.write(chunk)
 
-            chunk = [UInt8](repeating: 0, count: Self.chunkSize)
+            chunk = [UInt8](repeating: 0, count: MDSWriter.chunkSize)
             var position = 0
             while position < spoolLength {
-                let length = min(Self.chunkSize, spoolLength - position)
+                let length = min(MDSWriter.chunkSize, spoolLength - position)
                 try chunk.withMutableBytes { (buffer) throws(ShardError) in
                     try spool.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]), at: position)
                 }
@@ -258,23 +348,16 @@ public final class MDSWriter {
         let rawInfo = MDSFileInfo(basename: rawName, bytes: result.rawBytes, hashes: result.rawHashes)
         let zipInfo = compressor == nil
             ? nil : MDSFileInfo(basename: storedName, bytes: result.storedBytes, hashes: result.storedHashes)
-        entries.append(
-            MDSShardEntry(
-                columnEncodings: columns.map(\.encoding.name), columnNames: columns.map(\.name),
-                columnSizes: columns.map(\.encoding.fixedSize), compression: options.compressionName,
-                hashes: hashes.map(\.rawValue), rawData: rawInfo, samples: count, sizeLimit: options.sizeLimit,
-                zipData: zipInfo))
-
-        nextShardIndex += 1
-        shardSampleSizes.removeAll(keepingCapacity: count < 1 << 16)
-        shardSize = 8 + configJSON.count
-        try spool.truncate()
-        spoolLength = 0
+        return MDSShardEntry(
+            columnEncodings: columns.map(\.encoding.name), columnNames: columns.map(\.name),
+            columnSizes: columns.map(\.encoding.fixedSize), compression: options.compressionName,
+            hashes: hashes.map(\.rawValue), rawData: rawInfo, samples: count, sizeLimit: options.sizeLimit,
+            zipData: zipInfo)
     }
+}
 
-    /// Python's f'{index:05}': at least five digits.
-    static func zeroPadded(_ index: Int) -> String {
-        let digits = String(index)
-        return digits.count >= 5 ? digits : String(repeating: "0", count: 5 - digits.count) + digits
-    }
+/// The outcome of one background finalization, handed back to the writer's thread.
+private final class ShardFinalization: @unchecked Sendable {
+    let done = DispatchSemaphore(value: 0)
+    var result: Result<MDSShardEntry, ShardError>?
 }

@@ -22,6 +22,16 @@ struct Etl: ParsableCommand {
         // killing the process without a word. Broken pipes (etl inspect | head) are errors, not deaths, too.
         signal(SIGXFSZ, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            // ArgumentParser's usage errors exit 64; etl documents 2 for any usage or configuration problem.
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(EtlExit.invalidConfig.rawValue)
+            }
+            exit(withError: error)
+        }
     }
 }

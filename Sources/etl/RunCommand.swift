@@ -20,6 +20,12 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print only errors.")
     var quiet = false
 
+    func validate() throws {
+        if let workers, !(1...256).contains(workers) {
+            throw ValidationError("--workers must be between 1 and 256")
+        }
+    }
+
     func run() throws {
         let config: PipelineConfig
         do { config = try PipelineConfig.load(path: pipeline.path) } catch { throw fail(error, context: pipeline.path) }

@@ -92,6 +92,15 @@ struct ValidateTests {
         #expect(result.stderr.contains("pipelines/geo.yaml:8:11: error: column 'note' (from 'note', text): encoding 'int32' cannot hold a text column"))
     }
 
+    @Test func usageErrorsExit2() throws {
+        let ws = try Workspace("usage")
+        let missing = try ws.etl("run")
+        #expect(missing.status == 2 && missing.stderr.contains("Missing expected argument"), "\(missing.output)")
+        let workers = try ws.etl("run", "fb", "--workers", "0")
+        #expect(workers.status == 2 && workers.stderr.contains("--workers must be between 1 and 256"), "\(workers.output)")
+        #expect(try ws.etl("--help").status == 0)
+    }
+
     @Test func unreachableDatabaseIsReportedByValidate() throws {
         let ws = try Workspace("vunreach")
         try ws.writePipeline("fb", basicPipeline.replacingOccurrences(of: "source:\n", with: "source:\n  connection: \"host=127.0.0.1 port=1 connect_timeout=2\"\n"))

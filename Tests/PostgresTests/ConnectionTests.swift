@@ -99,6 +99,19 @@ struct ConnectionTests {
         #expect(!error.description.contains("LOCATION"))
     }
 
+    /// A fault the server reports while refusing the session is classified by its SQLSTATE (53300: too many
+    /// connections), so a retry policy can tell it from a configuration error.
+    @Test func serverSideRefusalKeepsItsSQLSTATE() throws {
+        let admin = try TestDatabase.connect()
+        let role = TestDatabase.uniqueName("full")
+        try admin.execute("CREATE ROLE \(role) LOGIN CONNECTION LIMIT 0")
+        defer { _ = try? admin.execute("DROP ROLE \(role)") }
+        let error = try #require(throws: PostgresError.self) { _ = try PostgresConnection(conninfo: "user=\(role)") }
+        #expect(error.kind == .connectionFailed)
+        #expect(error.sqlstate == "53300")
+        #expect(error.isRetryable)
+    }
+
     @Test func terminatedBackendIsConnectionLostAndRetryable() throws {
         let victim = try TestDatabase.connect()
         let admin = try TestDatabase.connect()

@@ -92,6 +92,23 @@ struct StreamingTests {
         #expect(try connection.query("SELECT 1::int2 AS one").rows[0]["one"] == .int16(1))
     }
 
+    @Test func backendTerminatedMidStreamIsConnectionLost() throws {
+        let connection = try TestDatabase.connect()
+        let admin = try TestDatabase.connect()
+        var seen = 0
+        let error = try #require(throws: PostgresError.self) {
+            try connection.stream("SELECT generate_series(1::int8, 1000000000) AS g") { _ in
+                seen += 1
+                if seen == 100 {
+                    _ = try admin.query("SELECT pg_terminate_backend($1::int4)", [String(connection.backendPID)])
+                }
+            }
+        }
+        #expect(error.kind == .connectionLost, "\(error)")
+        #expect(error.isRetryable)
+        #expect(!connection.isConnected)
+    }
+
     @Test func usingTheConnectionInsideTheBodyIsMisuse() throws {
         let connection = try TestDatabase.connect()
         let error = try #require(throws: PostgresError.self) {

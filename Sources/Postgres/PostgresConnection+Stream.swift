@@ -55,12 +55,16 @@ extension PostgresConnection {
                 if status == PGRES_COPY_BOTH { break }
             } else {
                 // Keep reading until libpq says the statement is over; only then is the connection idle again.
-                serverError = serverError ?? result.error(
-                    kind: PQstatus(raw) == CONNECTION_BAD ? .connectionLost : .queryFailed, statement: sql)
+                serverError = serverError ?? result.error(kind: .queryFailed, statement: sql)
             }
         }
         if var serverError {
-            if serverError.kind == .connectionLost { serverError.target = target }
+            // A terminated backend sends its error before closing, so libpq only sees the closed socket on the
+            // read after it: whether the session survived is known only now.
+            if PQstatus(raw) == CONNECTION_BAD {
+                serverError.kind = .connectionLost
+                serverError.target = target
+            }
             throw serverError
         }
     }

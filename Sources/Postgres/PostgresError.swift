@@ -134,13 +134,14 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable, Equatable
     }
 
     /// Long statements are shortened around the error position so the message stays readable in a log line.
+    /// The server counts the position in code points, hence unicode scalars rather than Characters.
     static func excerpt(of statement: String, around position: Int?, radius: Int = 60) -> String {
-        let flat = statement.replacing("\n", with: " ")
-        let characters = Array(flat)
-        guard characters.count > 2 * radius else { return flat }
-        let center = min(max((position ?? 1) - 1, 0), characters.count - 1)
+        let scalars = Array(statement.replacing("\n", with: " ").unicodeScalars)
+        guard scalars.count > 2 * radius else { return String(String.UnicodeScalarView(scalars)) }
+        let center = min(max((position ?? 1) - 1, 0), scalars.count - 1)
         let start = max(0, center - radius)
-        let end = min(characters.count, center + radius)
-        return (start > 0 ? "…" : "") + String(characters[start..<end]) + (end < characters.count ? "…" : "")
+        let end = min(scalars.count, center + radius)
+        return (start > 0 ? "…" : "") + String(String.UnicodeScalarView(scalars[start..<end]))
+            + (end < scalars.count ? "…" : "")
     }
 }

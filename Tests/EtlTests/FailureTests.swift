@@ -99,7 +99,7 @@ struct FailureTests {
         try FileManager.default.createDirectory(at: lockFile.deletingLastPathComponent(), withIntermediateDirectories: true)
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = ["-n", lockFile.path, "-c", "sleep 30"]
+        holder.arguments = ["-n", lockFile.path, "sleep", "8"]
         try holder.run()
         defer { holder.terminate(); holder.waitUntilExit() }
         usleep(300_000)

@@ -13,8 +13,11 @@ enum TestMedia {
     static func ffmpeg(_ output: String, _ arguments: [String]) throws -> [UInt8] {
         let url = directory.appendingPathComponent(output)
         if !FileManager.default.fileExists(atPath: url.path) {
-            let result = try runProcess("/usr/bin/ffmpeg", ["-v", "error", "-y"] + arguments + [url.path])
+            // Tests run in parallel: each encodes to a name of its own and renames, so no test reads a half file.
+            let partial = directory.appendingPathComponent("\(UUID().uuidString)-\(output)")
+            let result = try runProcess("/usr/bin/ffmpeg", ["-v", "error", "-y"] + arguments + [partial.path])
             guard result.status == 0 else { throw TestFailure("ffmpeg failed: \(result.stderr)") }
+            guard rename(partial.path, url.path) == 0 else { throw TestFailure("cannot rename \(partial.path)") }
         }
         return Array(try Data(contentsOf: url))
     }

@@ -22,18 +22,27 @@ enum TestMedia {
         return Array(try Data(contentsOf: url))
     }
 
+    /// Encoded once per test process (static lets initialize once, thread-safely), so parallel tests share bytes.
+    private static let clipBytes = Result { try encodeClip() }
+    private static let audioOnlyBytes = Result { try encodeAudioOnly() }
+    private static let pngBytes = Result { try encodePNG() }
+
+    static func clip() throws -> [UInt8] { try clipBytes.get() }
+    static func audioOnly() throws -> [UInt8] { try audioOnlyBytes.get() }
+    static func png() throws -> [UInt8] { try pngBytes.get() }
+
     /// 2 s, 320x240 at 25 fps, H.264 + AAC 44.1 kHz stereo.
-    static func clip() throws -> [UInt8] {
+    private static func encodeClip() throws -> [UInt8] {
         try ffmpeg("clip.mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-f", "lavfi", "-i",
                                 "sine=frequency=440:sample_rate=44100:duration=2", "-ac", "2", "-c:v", "libx264", "-preset", "veryfast",
                                 "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
     }
 
-    static func audioOnly() throws -> [UInt8] {
+    private static func encodeAudioOnly() throws -> [UInt8] {
         try ffmpeg("tone.m4a", ["-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-c:a", "aac"])
     }
 
-    static func png() throws -> [UInt8] {
+    private static func encodePNG() throws -> [UInt8] {
         try ffmpeg("bars.png", ["-f", "lavfi", "-i", "smptebars=size=200x100", "-frames:v", "1"])
     }
 

@@ -261,6 +261,16 @@ struct RunTests {
         #expect(encodings["doc"] == "json" && encodings["tags"] == "json" && encodings["ints_nd"] == "ndarray:int32" && encodings["blob"] == "bytes")
     }
 
+    @Test func columnsThePipelineDoesNotUseAreNotFetched() throws {
+        let ws = try Workspace("unused")
+        try seedFeedback(ws, count: 4)
+        // interval has no MDS mapping: fetching it would fail the run, but nothing reads it.
+        try ws.writePipeline("fb", basicPipeline.replacingOccurrences(of: "SELECT id,", with: "SELECT interval '1 day' * id AS waited, id,"))
+        let result = try ws.etl("run", "fb")
+        #expect(result.status == 0, "\(result.output)")
+        #expect(try ws.manifest("fb", "v1").counts.samples == 4)
+    }
+
     @Test func listShowsPipelinesAndTheirNewestVersion() throws {
         let ws = try Workspace("list")
         try seedFeedback(ws, count: 5)

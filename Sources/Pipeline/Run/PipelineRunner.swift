@@ -51,7 +51,7 @@ public enum PipelineRunner {
             try checkCompatible(parent: parent, plan: plan, columns: columnInfo, config: config)
         }
         let cursorFrom = parent?.cursor.to
-        let sql = query.sql(after: cursorFrom == nil ? nil : plan.cursorType)
+        let sql = query.sql(selecting: plan.selectedColumns, after: cursorFrom == nil ? nil : plan.cursorType)
         let version = store.nextVersionName()
 
         let staging = try store.makeStaging(runId: runId)

@@ -8,6 +8,6 @@ public enum PipelineValidator {
         let query = SourceQuery(userQuery: config.source.query, cursorColumn: config.source.cursorColumn, keyColumn: config.source.keyColumn)
         let plan = try SamplePlan(config: config, columns: try connection.describe(query.describeSQL))
         // The incremental form must also be valid SQL for the cursor's type.
-        _ = try connection.describe(query.sql(after: plan.cursorType), parameterCount: 1)
+        _ = try connection.describe(query.sql(selecting: plan.selectedColumns, after: plan.cursorType), parameterCount: 1)
     }
 }

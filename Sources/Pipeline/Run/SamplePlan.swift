@@ -20,6 +20,8 @@ struct SamplePlan: Sendable {
     var groupIndex: Int?
     /// Every MDS column of a sample, `__key__` included.
     var mdsColumns: [MDSColumn]
+    /// The source columns a run fetches, in the order of the indexes above.
+    var selectedColumns: [String]
 
     init(config: PipelineConfig, columns: [PostgresColumn]) throws(PipelineConfigError) {
         var issues = ConfigIssues()
@@ -73,11 +75,27 @@ struct SamplePlan: Sendable {
             }
         }
         guard issues.isEmpty, let keyIndex, let cursorIndex else { throw PipelineConfigError(issues: issues.all) }
-        self.outputs = outputs
-        self.keyIndex = keyIndex
-        self.cursorIndex = cursorIndex
+        // Indexes so far point into the query's full result; a run fetches only the columns used.
+        var selected: [String] = []
+        func position(_ index: Int) -> Int {
+            let name = names[index]
+            if let existing = selected.firstIndex(of: name) { return existing }
+            selected.append(name)
+            return selected.count - 1
+        }
+        self.keyIndex = position(keyIndex)
+        self.cursorIndex = position(cursorIndex)
         self.cursorType = columns[cursorIndex].type.name
-        self.groupIndex = groupIndex
+        self.groupIndex = groupIndex.map(position)
+        self.outputs = outputs.map { output in
+            var output = output
+            output.sourceIndex = position(output.sourceIndex)
+            return output
+        }
+        for output in config.columns {
+            for extra in output.transform.extraSourceColumns { _ = names.firstIndex(of: extra).map(position) }
+        }
+        self.selectedColumns = selected
         self.mdsColumns = mdsColumns.sorted { $0.name < $1.name }
     }
 }

@@ -10,9 +10,11 @@ struct SourceQuery {
     /// For describing the result columns without reading rows.
     var describeSQL: String { "SELECT * FROM (\n\(userQuery)\n) AS etl_source" }
 
-    func sql(after cursorType: String?) -> String {
+    /// Only `columns` are fetched: what the pipeline does not use is neither transferred nor decoded.
+    func sql(selecting columns: [String], after cursorType: String?) -> String {
+        let list = columns.map { "etl_source.\(quoteIdentifier($0))" }.joined(separator: ", ")
         // Rows with a NULL cursor can never be placed before or after a published cursor, so they are never read.
-        var sql = describeSQL + "\nWHERE etl_source.\(quoteIdentifier(cursorColumn)) IS NOT NULL"
+        var sql = "SELECT \(list) FROM (\n\(userQuery)\n) AS etl_source\nWHERE etl_source.\(quoteIdentifier(cursorColumn)) IS NOT NULL"
         if let cursorType {
             sql += " AND etl_source.\(quoteIdentifier(cursorColumn)) > $1::\(cursorType)"
         }

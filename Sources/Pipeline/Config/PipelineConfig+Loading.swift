@@ -127,7 +127,6 @@ extension PipelineConfig {
                         issues.add("unknown MDS encoding '\(text)' (e.g. str, bytes, int64, float32, json, jpeg, png, ndarray:uint8)", at: location)
                     }
                     value.encoding = text
-                    value.encodingLocation = location
                 }
                 value.defaultText = reader.string("default", issues: &issues)?.0
                 transform = value

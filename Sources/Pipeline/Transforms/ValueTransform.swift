@@ -8,7 +8,6 @@ struct ValueTransform: ColumnTransform {
     static let key = "value"
 
     var encoding: String?
-    var encodingLocation: SourceLocation?
     var defaultText: String?
 
     static func parse(_ options: ConfigNode, column: String, issues: inout ConfigIssues) -> ValueTransform? {

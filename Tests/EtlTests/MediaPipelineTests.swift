@@ -110,6 +110,7 @@ struct MediaPipelineTests {
             (7, TestMedia.hugePNG(), nil, nil),                       // hostile header
             (8, try TestMedia.png(), nil, nil),                       // a still image: one frame, but no audio
             (9, clip, 2500, 3000),                                    // window past the end
+            (10, [UInt8](repeating: 0, count: 64) + clip.dropFirst(64), nil, nil),  // a valid file with its header damaged
         ]
         for (id, bytes, start, end) in rows {
             try ws.db.execute("INSERT INTO \(ws.schema).uploads VALUES ($1, $2, $3, $4, $5)",
@@ -144,8 +145,8 @@ struct MediaPipelineTests {
         #expect(abs(duration - 2) < 0.1)
 
         let manifest = try ws.manifest("media", "v1")
-        #expect(manifest.counts.rowsRead == 9 && manifest.counts.newSamples == 2 && manifest.counts.quarantined == 7)
-        #expect(manifest.cursor.to == "9", "quarantined rows are behind the cursor too")
+        #expect(manifest.counts.rowsRead == 10 && manifest.counts.newSamples == 2 && manifest.counts.quarantined == 8)
+        #expect(manifest.cursor.to == "10", "quarantined rows are behind the cursor too")
         let lines = try String(contentsOf: ws.versionDirectory("media", "v1").appendingPathComponent("quarantine.jsonl"), encoding: .utf8)
             .split(separator: "\n")
         var reasons: [String: String] = [:]
@@ -156,7 +157,7 @@ struct MediaPipelineTests {
         }
         #expect(reasons == [
             "3": "media_truncated", "4": "media_unsupported_format", "5": "media_empty", "6": "media_no_video_stream",
-            "7": "media_too_large", "8": "media_no_audio_stream", "9": "media_no_frames",
+            "7": "media_too_large", "8": "media_no_audio_stream", "9": "media_no_frames", "10": "media_unsupported_format",
         ])
     }
 

@@ -261,6 +261,22 @@ struct RunTests {
         #expect(encodings["doc"] == "json" && encodings["tags"] == "json" && encodings["ints_nd"] == "ndarray:int32" && encodings["blob"] == "bytes")
     }
 
+    @Test func keysRepeatedByAJoinAreQuarantinedOnce() throws {
+        let ws = try Workspace("dup")
+        try seedFeedback(ws, count: 6)
+        try ws.sql("CREATE TABLE $S.tags (feedback_id bigint, tag text)")
+        try ws.sql("INSERT INTO $S.tags VALUES (2, 'a'), (2, 'b'), (2, 'c'), (5, 'x')")
+        // Row 2 fans out to three rows.
+        try ws.writePipeline("fb", basicPipeline.replacingOccurrences(
+            of: "FROM $S.feedback", with: "FROM $S.feedback f LEFT JOIN $S.tags t ON t.feedback_id = f.id"))
+        let result = try ws.etl("run", "fb")
+        #expect(result.status == 0, "\(result.output)")
+        let manifest = try ws.manifest("fb", "v1")
+        #expect(manifest.counts.newSamples == 6 && manifest.counts.rowsRead == 8)
+        #expect(manifest.quarantine.byReason == ["duplicate_key": 2])
+        #expect(try ws.allSamples("fb", "v1").count == 6)
+    }
+
     @Test func columnsThePipelineDoesNotUseAreNotFetched() throws {
         let ws = try Workspace("unused")
         try seedFeedback(ws, count: 4)

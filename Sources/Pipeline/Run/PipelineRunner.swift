@@ -115,12 +115,25 @@ public enum PipelineRunner {
         var written = Written()
         var writers: [String: MDSWriter] = [:]
         var lastCursor: PostgresValue?
+        var lastSampleKey: MDSValue?
         let progress = ProgressReporter(log: options.log)
         do {
             while let item = map.next() {
                 written.rowsRead += 1
                 switch item {
                 case .sample(let split, let values, let cursor, let bytes):
+                    // Rows come ordered by (cursor, key), so a key repeated by a fanning-out join is adjacent to
+                    // its first occurrence: the first is kept, the repeats are quarantined, in O(1) memory.
+                    let key = values[SamplePlan.keyColumnName]
+                    if let key, key == lastSampleKey, cursor == lastCursor {
+                        try quarantine.append(QuarantineEntry(
+                            key: key.keyText, reason: "duplicate_key",
+                            message: "the query returned key \(key.keyText ?? "?") more than once (a join that fans out?); the first row was kept",
+                            column: nil))
+                        written.sourceBytes += bytes
+                        break
+                    }
+                    lastSampleKey = key
                     let writer = try writers[split] ?? {
                         let directory = staging.appendingPathComponent(split, isDirectory: true)
                         try store.createDirectory(directory)
@@ -316,8 +329,14 @@ extension QuarantineEntry {
         case .sampleTooLarge: reason = "sample_too_large"
         default: reason = "invalid_value"
         }
-        var keyText: String?
-        if case .string(let text)? = key { keyText = text }
-        self.init(key: keyText, reason: reason, message: error.message, column: error.column)
+        self.init(key: key?.keyText, reason: reason, message: error.message, column: error.column)
+    }
+}
+
+extension MDSValue {
+    /// The text of a `__key__` value.
+    var keyText: String? {
+        if case .string(let text) = self { return text }
+        return nil
     }
 }

@@ -306,7 +306,7 @@ extension SplitConfig {
 }
 
 extension ShardConfig {
-    static let `default` = ShardConfig(sizeLimit: 1 << 26, zstdLevel: 3, hashes: [.sha256, .xxh64])
+    static let `default` = ShardConfig(sizeLimit: 1 << 26, zstdLevel: 3, hashes: [.sha256])
 }
 
 extension MediaConfig {

@@ -43,15 +43,14 @@ public enum PipelineRunner {
         let parentName = options.full ? nil : store.latestVersion
         let parent = try parentName.map { name throws(DatasetStoreError) in try store.manifest(of: name) }
 
-        let connection = try PostgresConnection(conninfo: config.source.connection)
-        let query = SourceQuery(userQuery: config.source.query, cursorColumn: config.source.cursorColumn, keyColumn: config.source.keyColumn)
-        let plan = try SamplePlan(config: config, columns: try connection.describe(query.describeSQL))
+        let source = try PreparedSource(config)
+        let (connection, plan) = (source.connection, source.plan)
         let columnInfo = describeColumns(plan, config: config)
         if let parent {
             try checkCompatible(parent: parent, plan: plan, columns: columnInfo, config: config)
         }
         let cursorFrom = parent?.cursor.to
-        let sql = query.sql(selecting: plan.selectedColumns, after: cursorFrom == nil ? nil : plan.cursorType)
+        let sql = source.sql(after: cursorFrom)
         let version = store.nextVersionName()
 
         let staging = try store.makeStaging(runId: runId)

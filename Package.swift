@@ -22,19 +22,25 @@ let package = Package(
 
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "Media", dependencies: ["CFFmpeg"]),
-        .target(name: "Shards", dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")]),
+        // One place for POSIX calls (EINTR, fsync, errno text), shared by the shard format and the local store.
+        .target(name: "SystemIO"),
+        // The MDS shard format only: encodings, sample codec, shard writer/reader, index.json, zstd, hashes.
+        .target(name: "MDS", dependencies: ["CZstd", "SystemIO", .product(name: "Crypto", package: "swift-crypto")]),
+        // Versions of a dataset: manifest, VersionBuilder, the store protocol and its implementations.
+        .target(name: "Dataset", dependencies: ["MDS", "SystemIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Pipeline", dependencies: [
-            "Postgres", "Media", "Shards", .product(name: "Yams", package: "Yams"),
+            "Postgres", "Media", "MDS", "Dataset", .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "etl", dependencies: [
-            "Pipeline", "Shards", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Pipeline", "MDS", "Dataset", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
-        .testTarget(name: "ShardsTests", dependencies: ["Shards"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Shards", "Postgres"]),
-        .testTarget(name: "EtlTests", dependencies: ["Shards", "Postgres"]),
+        .testTarget(name: "MDSTests", dependencies: ["MDS"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "MDS"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "MDS", "Dataset", "Postgres"]),
+        .testTarget(name: "EtlTests", dependencies: ["MDS", "Dataset", "Postgres"]),
     ]
 )

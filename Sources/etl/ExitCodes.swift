@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Pipeline
 import Postgres
-import Shards
+import Dataset
+import MDS
 
 /// The documented exit codes (README.md, `etl --help`). Cron and wrappers branch on these, so they never change meaning.
 enum EtlExit: Int32 {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Shards
+import Dataset
+import MDS
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

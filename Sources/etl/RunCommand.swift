@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Pipeline
-import Shards
+import Dataset
+import MDS
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

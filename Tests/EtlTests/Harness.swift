@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
-import Shards
+import Dataset
+import MDS
 import Testing
 
 /// The built `etl` binary: scripts/test exports ETL_BIN; a plain `swift test` after `swift build` finds it too.

@@ -1,5 +1,5 @@
 import Foundation
-import Shards
+import MDS
 import Testing
 
 /// Media generated in the test run by the ffmpeg CLI, loaded as bytea, run through the media transforms by `etl run`.

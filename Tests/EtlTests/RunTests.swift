@@ -1,5 +1,6 @@
 import Foundation
-import Shards
+import Dataset
+import MDS
 import Testing
 
 @Suite("etl run: versions, increments, splits")

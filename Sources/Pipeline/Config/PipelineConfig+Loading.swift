@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import Media
-import Shards
+import MDS
 import Yams
 
 extension PipelineConfig {

@@ -1,5 +1,5 @@
 import Foundation
-import Shards
+import MDS
 
 /// A pipeline file, decoded and checked. Everything a run needs that does not depend on the database.
 public struct PipelineConfig: Sendable {

@@ -1,7 +1,8 @@
 import Foundation
 import Media
 import Postgres
-import Shards
+import Dataset
+import MDS
 
 public struct RunOptions: Sendable {
     /// Rebuild from the start of the source as a new version without parent.

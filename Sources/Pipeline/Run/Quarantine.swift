@@ -1,5 +1,6 @@
 import Foundation
-import Shards
+import Dataset
+import MDS
 
 /// One rejected source row, as a line of the version's quarantine.jsonl.
 public struct QuarantineEntry: Codable, Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Postgres
-import Shards
+import MDS
 
 /// The result of one source row: a sample for a split, or a quarantined row.
 enum ProcessedRow: Sendable {

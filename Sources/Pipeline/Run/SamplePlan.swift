@@ -1,5 +1,5 @@
 import Postgres
-import Shards
+import MDS
 
 /// The pipeline file checked against the query's real result columns: which source column feeds which output,
 /// with which types and MDS encodings. Built before any row is read, so type problems fail fast and name the column.

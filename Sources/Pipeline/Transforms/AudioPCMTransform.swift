@@ -1,6 +1,6 @@
 import Media
 import Postgres
-import Shards
+import MDS
 
 /// Audio decoded and resampled to one rate and channel count: an ndarray shaped (frames, channels), or raw bytes.
 struct AudioPCMTransform: ColumnTransform {

@@ -1,7 +1,7 @@
 import Foundation
 import Media
 import Postgres
-import Shards
+import MDS
 
 /// What a source column holds, as far as transforms care. Decided from the query's result description before
 /// any row is read, so a type the tool cannot map is reported up front, naming the column.

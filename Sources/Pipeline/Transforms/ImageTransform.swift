@@ -1,6 +1,6 @@
 import Media
 import Postgres
-import Shards
+import MDS
 
 /// A still image (or a video's first frame, as a thumbnail), resized and re-encoded as PNG or JPEG.
 struct ImageTransform: ColumnTransform {

@@ -1,5 +1,5 @@
 import Postgres
-import Shards
+import MDS
 
 /// Maps a label's text (e.g. a user's "wrong_text" flag) to the value a trainer wants (e.g. a class id).
 /// An unmapped label takes `default`, or quarantines the row so a new label never slips in silently.

@@ -1,7 +1,7 @@
 import Foundation
 import Media
 import Postgres
-import Shards
+import MDS
 
 /// The original media bytes, optionally stream-copied into one normalized container (no re-encode).
 struct PassthroughTransform: ColumnTransform {

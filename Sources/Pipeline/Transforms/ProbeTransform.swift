@@ -1,6 +1,6 @@
 import Media
 import Postgres
-import Shards
+import MDS
 
 /// Facts about the media as plain columns named `<name>_<field>`. A field the media lacks (e.g. the sample rate of a
 /// silent video) is 0 or the empty string, so every sample has every column.

@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import Shards
+import MDS
 
 /// A plain column: the source value converted to an MDS encoding (inferred from the PostgreSQL type when the
 /// pipeline file does not name one). NULLs take the column's `default`, or send the row to quarantine.

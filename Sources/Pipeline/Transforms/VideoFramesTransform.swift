@@ -1,6 +1,6 @@
 import Media
 import Postgres
-import Shards
+import MDS
 
 /// Frames sampled by timestamp at a fixed rate, resized, as a uint8 tensor shaped (T, H, W, C).
 struct VideoFramesTransform: ColumnTransform {

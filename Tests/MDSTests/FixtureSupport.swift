@@ -1,5 +1,5 @@
 import Foundation
-import Shards
+import MDS
 import Testing
 
 /// The mosaicml-streaming 0.13.0 test vectors (see Fixtures/mds/README.md) and the samples they were written from.

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The one error type of the Shards module.
+/// The one error type of the MDS module (the shard format).
 ///
 /// `description` is the whole message meant for a user; `code`, `path` and `column` are there so callers can
 /// decide what to do (quarantine one sample, abort a run, retry) without parsing text.

@@ -1,5 +1,5 @@
 import Foundation
-import Shards
+import MDS
 import Testing
 
 /// Every encoding, written and read back, with the edge values each one has.

@@ -1,5 +1,5 @@
 import Foundation
-import Shards
+import MDS
 import Testing
 
 /// Bad samples are rejected with the column named and leave the writer usable; bad setups fail early.

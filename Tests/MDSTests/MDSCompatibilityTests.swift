@@ -1,5 +1,5 @@
 import Foundation
-import Shards
+import MDS
 import Testing
 
 /// Holds the reader and writer to the shards written by the real mosaicml-streaming 0.13.0.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Shards
+@testable import MDS
 
 @Suite struct MDSEncodingTests {
     @Test(arguments: [

@@ -109,7 +109,7 @@ public enum PipelineRunner {
         let map = OrderedParallelMap<PostgresRow, ProcessedRow>(workers: workers, window: workers * 2 + 2) { processor.process($0) }
 
         // libpq blocks, so the source is read on a thread of its own while this thread writes shards.
-        let extract = ExtractThread(connection: connection, sql: sql, parameters: parameters, map: map)
+        let extract = SourceReader(connection: connection, sql: sql, parameters: parameters, map: map)
         extract.start()
 
         var written = Written()
@@ -257,42 +257,6 @@ public enum PipelineRunner {
         }
         if !issues.isEmpty { throw PipelineConfigError(issues: issues.all) }
     }
-}
-
-/// Streams the source on its own thread into the parallel map; records the failure, if any, for the writer side.
-private final class ExtractThread: @unchecked Sendable {
-    private let connection: PostgresConnection
-    private let sql: String
-    private let parameters: [String?]
-    private let map: OrderedParallelMap<PostgresRow, ProcessedRow>
-    private let done = DispatchSemaphore(value: 0)
-    private(set) var failure: Error?
-
-    init(connection: PostgresConnection, sql: String, parameters: [String?], map: OrderedParallelMap<PostgresRow, ProcessedRow>) {
-        self.connection = connection
-        self.sql = sql
-        self.parameters = parameters
-        self.map = map
-    }
-
-    func start() {
-        let thread = Thread { [self] in
-            do {
-                try connection.stream(sql, parameters) { row in try map.submit(row) }
-            } catch is OrderedParallelMap<PostgresRow, ProcessedRow>.Cancelled {
-                // The writer side failed and reports its own error.
-            } catch {
-                failure = error
-                map.cancel()
-            }
-            map.finish()
-            done.signal()
-        }
-        thread.name = "etl-extract"
-        thread.start()
-    }
-
-    func wait() { done.wait(); done.signal() }
 }
 
 /// A progress line every few seconds, so a long nightly run shows it is alive.

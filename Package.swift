@@ -23,13 +23,14 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         // One place for POSIX calls (EINTR, fsync, errno text), shared by the shard format and the local store.
-        .target(name: "SystemIO"),
+        .target(name: "CSystem"),
+        .target(name: "SystemIO", dependencies: ["CSystem"]),
         // The MDS shard format only: encodings, sample codec, shard writer/reader, index.json, zstd, hashes.
         .target(name: "MDS", dependencies: ["CZstd", "SystemIO", .product(name: "Crypto", package: "swift-crypto")]),
         // Versions of a dataset: manifest, VersionBuilder, the store protocol and its implementations.
         .target(name: "Dataset", dependencies: ["MDS", "SystemIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Pipeline", dependencies: [
-            "Postgres", "Media", "MDS", "Dataset", .product(name: "Yams", package: "Yams"),
+            "Postgres", "Media", "MDS", "Dataset", "SystemIO", .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "etl", dependencies: [
@@ -39,7 +40,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "MDSTests", dependencies: ["MDS"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "MDS"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "MDS", "SystemIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "MDS", "Dataset", "Postgres"]),
         .testTarget(name: "EtlTests", dependencies: ["MDS", "Dataset", "Postgres"]),
     ]

@@ -1,204 +1,131 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import MDS
 
-/// The on-disk layout of one dataset:
-///
-///     <output_root>/<dataset>/
-///       v1/ v2/ …            complete versions (manifest.json, <split>/index.json + shards, quarantine.jsonl)
-///       LATEST               the newest version's name, replaced atomically (a convenience: the truth is the listing)
-///       .lock                held (flock) by the run in progress
-///       .staging-<run id>/   a run's version under construction; invisible to readers, removed on failure
-///
-/// A version becomes visible in one rename of its finished staging directory, so readers never see a partial one.
-public struct DatasetStore: Sendable {
-    public let directory: URL
-    public let dataset: String
+/// Where a dataset's versions live, and everything publishing needs from that place. The local file system is the
+/// first implementation; an object store (S3: no rename, no hard link, conditional PUT) is meant to be a second one
+/// that changes nothing above this protocol:
+/// - a run's files go to a local work directory (shard writers need a file system for their spool and temporary
+///   files) and become part of the staged version with `stage` — in place for the local store, an upload for S3;
+/// - a parent's shard is `share`d without sending its bytes through this process (hard link, server-side copy);
+/// - `commit` publishes the staged version only if no other run published a version since this one started
+///   (compare-and-swap): exactly one of two racing runs wins, the other gets `.conflict` and leaves nothing.
+public protocol DatasetStore: Sendable {
+    var dataset: String { get }
+    /// Where the dataset is, for messages: a path or a URL.
+    var location: String { get }
 
-    public init(outputRoot: String, dataset: String) {
-        self.dataset = dataset
-        self.directory = URL(fileURLWithPath: outputRoot, isDirectory: true).appendingPathComponent(dataset, isDirectory: true)
-    }
+    /// Published versions, oldest first.
+    func versions() throws(DatasetError) -> [String]
+    /// A file of a published version, e.g. `manifest.json` or `train/index.json`.
+    func read(_ path: String, of version: String) throws(DatasetError) -> [UInt8]
+    /// The run lock: at most one run of a dataset at a time. Fails at once with `.locked` when another run holds it.
+    func lock(runId: String) throws(DatasetError) -> DatasetLock
+    /// Removes what interrupted runs left behind (call with the lock held); returns what it removed, for the log.
+    func removeAbandonedStaging() -> [String]
+    /// A new version under construction, invisible to readers until `commit`.
+    func stageVersion(runId: String) throws(DatasetError) -> any StagedVersion
+    /// Brings derived pointers (LATEST) in line with the published versions; best effort, returns what it changed.
+    func repairPointers() -> String?
+    /// A published version's directory on this machine, when the store is local.
+    func localDirectory(of version: String) -> String?
+}
 
-    /// Published versions, oldest first. Only names `v<N>` holding a manifest count.
-    public func versions() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return names.compactMap { name -> (Int, String)? in
-            guard let number = Self.versionNumber(name),
-                  FileManager.default.fileExists(atPath: versionDirectory(name).appendingPathComponent(DatasetManifest.fileName).path)
-            else { return nil }
-            return (number, name)
-        }.sorted { $0.0 < $1.0 }.map(\.1)
-    }
+/// The run lock of a dataset; released when the value is dropped (and by the kernel if the process dies).
+public protocol DatasetLock: AnyObject, Sendable {}
 
-    public var latestVersion: String? { versions().last }
+/// A version under construction. Files written into `workDirectory` become part of it with `stage`; `commit`
+/// publishes it as one step; `discard` removes it.
+public protocol StagedVersion: AnyObject {
+    /// A local directory for this run's files (`<split>/shard…`, `quarantine.jsonl`).
+    var workDirectory: String { get }
+    /// Makes a finished file under `workDirectory` (path relative to it) part of the version.
+    func stage(_ path: String) throws(DatasetError)
+    /// Writes a small file (index.json, manifest.json) into the version.
+    func write(_ bytes: [UInt8], to path: String) throws(DatasetError)
+    /// Shares a file of a published version into this one without copying bytes through the process. Refuses a
+    /// source whose size differs from `expectedBytes` (a truncated or replaced shard must not spread to new versions).
+    func share(_ path: String, from version: String, expectedBytes: Int) throws(DatasetError)
+    /// Publishes the staged version as `version` if the newest published version is still `expectedLatest`.
+    func commit(as version: String, expectedLatest: String?) throws(DatasetError)
+    /// Removes the staged version (after a failure). Best effort.
+    func discard()
+}
 
-    public func versionDirectory(_ version: String) -> URL {
-        directory.appendingPathComponent(version, isDirectory: true)
-    }
+extension DatasetStore {
+    public var latestVersion: String? { (try? versions())?.last }
 
-    public func manifest(of version: String) throws(DatasetStoreError) -> DatasetManifest {
-        let url = versionDirectory(version).appendingPathComponent(DatasetManifest.fileName)
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DatasetStoreError(.notFound, path: url.path, "dataset '\(dataset)' has no version '\(version)'")
+    public func manifest(of version: String) throws(DatasetError) -> DatasetManifest {
+        let bytes = try read(DatasetManifest.fileName, of: version)
+        do { return try DatasetManifest.decode(Data(bytes)) } catch {
+            throw DatasetError(.corrupt, path: "\(location)/\(version)/\(DatasetManifest.fileName)",
+                               "the manifest of \(dataset)@\(version) cannot be read: \(error)")
         }
-        do { return try DatasetManifest.decode(data) } catch {
-            throw DatasetStoreError(.corrupt, path: url.path, "manifest of \(dataset)@\(version) cannot be read: \(error)")
+    }
+
+    public func index(of version: String, split: String) throws(DatasetError) -> MDSIndex {
+        let path = "\(split)/\(MDSIndex.basename)"
+        let bytes = try read(path, of: version)
+        do { return try JSONDecoder().decode(MDSIndex.self, from: Data(bytes)) } catch {
+            throw DatasetError(.corrupt, path: "\(location)/\(version)/\(path)", "\(path) of \(dataset)@\(version) cannot be read: \(error)")
         }
     }
 
-    /// The name after the highest version ever published here.
-    public func nextVersionName() -> String {
-        "v\((versions().compactMap(Self.versionNumber).max() ?? 0) + 1)"
+    /// A published version with the index of each of its splits: what a new version builds on.
+    public func parent(_ version: String) throws(DatasetError) -> VersionBuilder.Parent {
+        let manifest = try manifest(of: version)
+        var indexes: [String: MDSIndex] = [:]
+        for split in manifest.splits.keys { indexes[split] = try index(of: version, split: split) }
+        return VersionBuilder.Parent(manifest: manifest, indexes: indexes)
     }
 
-    static func versionNumber(_ name: String) -> Int? {
+    /// Writes a built version into a staged one: parent shards shared, index files, then the manifest.
+    public func assemble(_ version: VersionBuilder.Version, into staged: any StagedVersion) throws(DatasetError) {
+        for shard in version.shared {
+            try staged.share(shard.path, from: shard.fromVersion, expectedBytes: shard.bytes)
+        }
+        for (path, bytes) in version.indexFiles { try staged.write(bytes, to: path) }
+        let manifest: Data
+        do { manifest = try version.manifest.encoded() } catch {
+            throw DatasetError(.corrupt, path: location, "cannot encode the manifest: \(error)")
+        }
+        try staged.write(Array(manifest), to: DatasetManifest.fileName)
+    }
+}
+
+/// Version names: `v1`, `v2`, … — typed by people, sorted by number.
+public enum VersionName {
+    public static func number(_ name: String) -> Int? {
         guard name.hasPrefix("v"), let number = Int(name.dropFirst()), number > 0, "v\(number)" == name else { return nil }
         return number
     }
 
-    /// Takes the dataset's run lock without waiting: a second cron run must fail fast, not queue up behind the first.
-    /// The kernel drops the lock when the process dies, so a killed run never wedges the next one.
-    public func lock(runId: String) throws(DatasetStoreError) -> DatasetLock {
-        try createDirectory(directory)
-        return try DatasetLock(path: directory.appendingPathComponent(".lock").path, runId: runId)
+    /// The name after the highest of `existing`.
+    public static func next(after existing: [String]) -> String {
+        "v\((existing.compactMap(number).max() ?? 0) + 1)"
     }
 
-    /// A new, empty staging directory for a run. Call with the lock held.
-    public func makeStaging(runId: String) throws(DatasetStoreError) -> URL {
-        let staging = directory.appendingPathComponent(".staging-\(runId)", isDirectory: true)
-        try createDirectory(staging)
-        return staging
-    }
-
-    /// Removes what killed runs left behind. Only safe with the lock held (no run can be writing them).
-    @discardableResult
-    public func removeStaleStaging() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        let stale = names.filter { $0.hasPrefix(".staging-") || $0.hasPrefix(".LATEST.") }
-        for name in stale { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
-        return stale
-    }
-
-    public func discardStaging(_ staging: URL) {
-        try? FileManager.default.removeItem(at: staging)
-    }
-
-    /// Makes a finished staging directory the version `name`: everything in it is flushed to disk first, then one
-    /// rename publishes it, then LATEST is replaced. A crash before the rename leaves only staging debris.
-    public func publish(staging: URL, as name: String) throws(DatasetStoreError) {
-        let target = versionDirectory(name)
-        guard !FileManager.default.fileExists(atPath: target.path) else {
-            throw DatasetStoreError(.writeFailed, path: target.path, "version \(name) already exists")
-        }
-        try syncTree(staging)
-        guard rename(staging.path, target.path) == 0 else {
-            throw DatasetStoreError(.writeFailed, path: target.path, "cannot publish version \(name): \(describeErrno(errno))")
-        }
-        try syncDirectory(directory)
-        try writeAtomically(Data("\(name)\n".utf8), to: directory.appendingPathComponent("LATEST"))
-    }
-
-    /// Shares a parent's shard with a new version without copying its bytes (a hard link). Copies only when the
-    /// filesystem cannot link (e.g. across devices).
-    public func shareFile(_ source: URL, at destination: URL) throws(DatasetStoreError) {
-        if link(source.path, destination.path) == 0 { return }
-        let linkError = errno
-        guard linkError == EXDEV || linkError == EPERM || linkError == ENOTSUP || linkError == EMLINK else {
-            throw DatasetStoreError(.writeFailed, path: destination.path, "cannot link \(source.path): \(describeErrno(linkError))")
-        }
-        do { try FileManager.default.copyItem(at: source, to: destination) } catch {
-            throw DatasetStoreError(.writeFailed, path: destination.path, "cannot copy \(source.path): \(error.localizedDescription)")
-        }
-    }
-
-    public func createDirectory(_ url: URL) throws(DatasetStoreError) {
-        do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
-            throw DatasetStoreError(.writeFailed, path: url.path, "cannot create directory: \(error.localizedDescription)")
-        }
+    public static func sorted(_ names: [String]) -> [String] {
+        names.compactMap { name in number(name).map { ($0, name) } }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 }
 
-/// Writes a small file (manifest, index, LATEST) via a temporary name, fsync and rename: never half-written.
-public func writeAtomically(_ data: Data, to url: URL) throws(DatasetStoreError) {
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)")
-    let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-        throw DatasetStoreError(.writeFailed, path: url.path, "cannot create \(temporary.lastPathComponent): \(describeErrno(errno))")
-    }
-    var failure: Int32 = 0
-    data.withUnsafeBytes { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                failure = errno
-                return
-            }
-            offset += written
+/// Opens the store an output root names. Until object storage exists, a root with a URL scheme is refused rather
+/// than taken as a local directory named `s3:`.
+public enum DatasetStores {
+    public static func open(outputRoot: String, dataset: String) throws(DatasetError) -> any DatasetStore {
+        if let scheme = urlScheme(outputRoot) {
+            throw DatasetError(.invalidLocation, path: outputRoot,
+                               "output_root '\(outputRoot)' is a \(scheme):// URL, and this build of etl writes datasets only to a local directory")
         }
-    }
-    if failure == 0 && fsync(fd) != 0 { failure = errno }
-    if close(fd) != 0 && failure == 0 { failure = errno }
-    if failure == 0 && rename(temporary.path, url.path) != 0 { failure = errno }
-    if failure != 0 {
-        unlink(temporary.path)
-        throw DatasetStoreError(.writeFailed, path: url.path, "cannot write \(url.lastPathComponent): \(describeErrno(failure))")
-    }
-}
-
-/// fsync of every file and directory below `root`, so the rename that publishes it never exposes unflushed data.
-func syncTree(_ root: URL) throws(DatasetStoreError) {
-    let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isDirectoryKey])
-    var paths = [root.path]
-    while let url = enumerator?.nextObject() as? URL { paths.append(url.path) }
-    for path in paths {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DatasetStoreError(.writeFailed, path: path, "cannot open for fsync: \(describeErrno(errno))") }
-        defer { close(fd) }
-        if fsync(fd) != 0 && errno != EINVAL {
-            throw DatasetStoreError(.writeFailed, path: path, "fsync failed: \(describeErrno(errno))")
-        }
-    }
-}
-
-func syncDirectory(_ url: URL) throws(DatasetStoreError) {
-    let fd = open(url.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw DatasetStoreError(.writeFailed, path: url.path, "cannot open directory: \(describeErrno(errno))") }
-    defer { close(fd) }
-    if fsync(fd) != 0 && errno != EINVAL {
-        throw DatasetStoreError(.writeFailed, path: url.path, "fsync failed: \(describeErrno(errno))")
-    }
-}
-
-/// The run lock of one dataset. Releasing is closing the descriptor, which also happens if the process dies.
-public final class DatasetLock: @unchecked Sendable {
-    private let fd: Int32
-    public let path: String
-
-    init(path: String, runId: String) throws(DatasetStoreError) {
-        self.path = path
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DatasetStoreError(.writeFailed, path: path, "cannot open lock file: \(describeErrno(errno))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let code = errno
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            close(fd)
-            if code == EWOULDBLOCK {
-                throw DatasetStoreError(.locked, path: path, "another run holds this dataset's lock\(holder.isEmpty ? "" : " (\(holder))")")
-            }
-            throw DatasetStoreError(.writeFailed, path: path, "cannot lock: \(describeErrno(code))")
-        }
-        // Who holds it, for the message the next run prints while this one is going.
-        let note = "pid \(getpid()), run \(runId), since \(ISO8601DateFormatter().string(from: Date()))\n"
-        _ = ftruncate(fd, 0)
-        _ = note.withCString { pwrite(fd, $0, strlen($0), 0) }
+        return LocalDatasetStore(outputRoot: outputRoot, dataset: dataset)
     }
 
-    deinit {
-        _ = ftruncate(fd, 0)
-        close(fd)
+    /// `s3` for `s3://bucket/prefix`; nil for a path (including `./a:b` and Windows-less relative names).
+    public static func urlScheme(_ root: String) -> String? {
+        guard let range = root.range(of: "://") else { return nil }
+        let scheme = root[..<range.lowerBound]
+        guard let first = scheme.first, first.isLetter,
+              scheme.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }) else { return nil }
+        return scheme.lowercased()
     }
 }

@@ -217,7 +217,7 @@ public final class MDSWriter {
         swap(&spool, &closing)
         let job = ClosedShard(
             spool: closing, spoolLength: spoolLength, sampleSizes: shardSampleSizes, shardSize: shardSize,
-            rawName: rawName, storedName: storedName, directory: directory, configJSON: configJSON,
+            rawName: rawName, storedName: storedName, naming: options.naming, directory: directory, configJSON: configJSON,
             compressor: compressor, hashes: hashes, columns: columns, options: options)
         let finalization = ShardFinalization()
         finalizing = finalization
@@ -261,6 +261,7 @@ private final class ClosedShard: @unchecked Sendable {
     private let shardSize: Int
     private let rawName: String
     private let storedName: String
+    private let naming: MDSShardNaming
     private let directory: URL
     private let configJSON: [UInt8]
     private let compressor: ZstdCompressor?
@@ -269,7 +270,7 @@ private final class ClosedShard: @unchecked Sendable {
     private let options: MDSWriterOptions
 
     init(spool: consuming MDSFile, spoolLength: Int, sampleSizes: [UInt32], shardSize: Int, rawName: String,
-         storedName: String, directory: URL, configJSON: [UInt8], compressor: ZstdCompressor?,
+         storedName: String, naming: MDSShardNaming, directory: URL, configJSON: [UInt8], compressor: ZstdCompressor?,
          hashes: [MDSHashAlgorithm], columns: [MDSColumn], options: MDSWriterOptions) {
         self.spool = spool
         self.spoolLength = spoolLength
@@ -277,6 +278,7 @@ private final class ClosedShard: @unchecked Sendable {
         self.shardSize = shardSize
         self.rawName = rawName
         self.storedName = storedName
+        self.naming = naming
         self.directory = directory
         self.configJSON = configJSON
         self.compressor = compressor
@@ -294,7 +296,8 @@ private final class ClosedShard: @unchecked Sendable {
     func write() throws(ShardError) -> MDSShardEntry {
         // Removed before the writer hears back, so an abandoned writer leaves nothing behind.
         defer { MDSFile.removeIfPresent(spool.path) }
-        let finalPath = directory.appendingPathComponent(storedName).path
+        var rawName = self.rawName, storedName = self.storedName
+        var finalPath = directory.appendingPathComponent(storedName).path
         let temporaryPath = directory.appendingPathComponent(MDSWriter.temporaryName(for: storedName)).path
         let count = sampleSizes.count
         let headerLength = 4 * (count + 2) + configJSON.count
@@ -334,6 +337,11 @@ private final class ClosedShard: @unchecked Sendable {
                 position += length
             }
             result = try sink.finish()
+            if naming == .contentAddressed, let digest = result.storedHashes["sha256"] {
+                rawName = "shard.\(digest.prefix(MDSShardNaming.hashDigits)).mds"
+                storedName = compressor == nil ? rawName : rawName + ".zstd"
+                finalPath = directory.appendingPathComponent(storedName).path
+            }
             try MDSFile.rename(temporaryPath, to: finalPath, role: "shard")
         } catch {
             MDSFile.removeIfPresent(temporaryPath)

@@ -10,6 +10,9 @@ public struct MDSWriterOptions: Sendable, Equatable {
     /// Hashes recorded in index.json for each shard file; written sorted and without duplicates.
     public var hashes: [MDSHashAlgorithm]
 
+    /// How shard files are named; see `MDSShardNaming`.
+    public var naming: MDSShardNaming = .sequential
+
     public static let defaultSizeLimit = 1 << 26
 
     /// Defaults: 64 MiB shards (mosaicml's default), `zstd:3` (what our datasets use), sha256 (what the
@@ -31,9 +34,24 @@ public struct MDSWriterOptions: Sendable, Equatable {
                 .invalidConfiguration,
                 "shard size limit \(sizeLimit) is outside 1..<4294967296 (MDS sample offsets are u32)")
         }
+        if naming == .contentAddressed, !hashes.contains(.sha256) {
+            throw ShardError(.invalidConfiguration, "content-addressed shard names need the sha256 hash")
+        }
         if let zstdLevel, !Zstd.levels.contains(zstdLevel) {
             throw ShardError(
                 .invalidConfiguration, "zstd level \(zstdLevel) is outside \(Zstd.levels) (what mosaicml-streaming accepts)")
         }
     }
+}
+
+/// Shard file names. mosaicml-streaming reads whatever basenames index.json lists, so the name is ours to choose.
+public enum MDSShardNaming: Sendable, Equatable {
+    /// `shard.00000.mds[.zstd]`, `shard.00001…` from the writer's first index: what mosaicml's own writer does.
+    case sequential
+    /// `shard.<first 16 hex digits of the stored file's sha256>.mds[.zstd]`. Names that depend only on content never
+    /// collide between two runs, two retries or two partitions writing into one version (every sample carries its
+    /// own `__key__`, so two shards of different samples differ), and the same input always gets the same names.
+    case contentAddressed
+
+    static let hashDigits = 16
 }

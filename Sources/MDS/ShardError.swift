@@ -1,3 +1,4 @@
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -81,11 +82,6 @@ extension ShardError {
     /// An `.io` error for a failed system call, formatted like
     /// "cannot write shard /x/shard.00003.mds.zstd: No space left on device (errno 28)".
     static func io(_ action: String, path: String, errno code: Int32) -> ShardError {
-        ShardError(.io, path: path, errno: code, "cannot \(action) \(path): \(systemMessage(code)) (errno \(code))")
-    }
-
-    static func systemMessage(_ code: Int32) -> String {
-        guard let text = strerror(code) else { return "error \(code)" }
-        return String(cString: text)
+        ShardError(SystemError(action, path: path, errno: code))
     }
 }

@@ -28,19 +28,20 @@ struct InspectCommand: ParsableCommand {
         print(render(manifest))
     }
 
-    private func resolve() throws(DatasetStoreError) -> DatasetManifest {
+    private func resolve() throws(DatasetError) -> DatasetManifest {
         let manifestPath = (target as NSString).appendingPathComponent(DatasetManifest.fileName)
         if FileManager.default.fileExists(atPath: manifestPath) {
             let url = URL(fileURLWithPath: target)
-            let store = DatasetStore(outputRoot: url.deletingLastPathComponent().deletingLastPathComponent().path,
-                                     dataset: url.deletingLastPathComponent().lastPathComponent)
+            let store = LocalDatasetStore(outputRoot: url.deletingLastPathComponent().deletingLastPathComponent().path,
+                                          dataset: url.deletingLastPathComponent().lastPathComponent)
             return try store.manifest(of: url.lastPathComponent)
         }
         let parts = target.split(separator: "@", maxSplits: 1).map(String.init)
-        let store = DatasetStore(outputRoot: root, dataset: parts[0])
-        guard let version = parts.count > 1 ? parts[1] : store.latestVersion else {
-            throw DatasetStoreError(.notFound, path: store.directory.path, "dataset '\(parts[0])' has no published version")
+        let store = try DatasetStores.open(outputRoot: root, dataset: parts[0])
+        guard let version = parts.count > 1 ? parts[1] : try store.versions().last else {
+            throw DatasetError(.notFound, path: store.location, "dataset '\(parts[0])' has no published version")
         }
+        _ = store.repairPointers()
         return try store.manifest(of: version)
     }
 

@@ -27,8 +27,8 @@ struct ListCommand: ParsableCommand {
                 rows.append([pipelineName, "-", "invalid: run etl validate \(pipelineName)", "", "", ""])
                 continue
             }
-            let store = DatasetStore(outputRoot: config.outputRoot, dataset: config.dataset)
-            guard let latest = store.latestVersion, let manifest = try? store.manifest(of: latest) else {
+            guard let store = try? DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset),
+                  let latest = store.latestVersion, let manifest = try? store.manifest(of: latest) else {
                 rows.append([config.name, config.dataset, "-", "0", "-", "-"])
                 continue
             }

@@ -30,10 +30,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let config: PipelineConfig
         do { config = try PipelineConfig.load(path: pipeline.path) } catch { throw fail(error, context: pipeline.path) }
-        let quiet = self.quiet
-        let options = RunOptions(full: full, workers: workers) { line in
-            if !quiet { printError("etl: \(line)") }
-        }
+        let options = RunOptions(full: full, workers: workers, listeners: [ConsoleListener(quiet: quiet)])
         let outcome: RunOutcome
         do { outcome = try PipelineRunner.run(config, options: options) } catch {
             throw fail(error, context: "run \(config.name)")

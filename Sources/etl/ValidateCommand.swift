@@ -15,6 +15,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let config: PipelineConfig
         do { config = try PipelineConfig.load(path: pipeline.path) } catch { throw fail(error, context: pipeline.path) }
+        do { try PipelineValidator.checkOutputRoot(config) } catch { throw fail(error, context: pipeline.path) }
         if !offline {
             do { try PipelineValidator.checkAgainstSource(config) } catch { throw fail(error, context: pipeline.path) }
         }

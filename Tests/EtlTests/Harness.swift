@@ -79,11 +79,11 @@ final class Workspace {
     }
 
     func versions(_ dataset: String) -> [String] {
-        DatasetStore(outputRoot: datasets.path, dataset: dataset).versions()
+        (try? LocalDatasetStore(outputRoot: datasets.path, dataset: dataset).versions()) ?? []
     }
 
     func manifest(_ dataset: String, _ version: String) throws -> DatasetManifest {
-        try DatasetStore(outputRoot: datasets.path, dataset: dataset).manifest(of: version)
+        try LocalDatasetStore(outputRoot: datasets.path, dataset: dataset).manifest(of: version)
     }
 
     /// Every sample of one split of a version, keyed by __key__.

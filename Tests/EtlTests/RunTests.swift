@@ -308,13 +308,18 @@ struct RunTests {
         #expect(try ws.etl("run", "fb").status == 0)
         let text = try ws.etl("inspect", "fb")
         #expect(text.status == 0, "\(text.output)")
-        for needle in ["fb@v1", "cursor     id (int8): start → 25", "25 in all", "SPLIT", "train", "SHARD", "shard.00000.mds.zstd", "COLUMN", "payload", "bytes"] {
+        for needle in ["fb@v1", "cursor     id (int8): start → 25", "25 in all", "SPLIT", "train", "SHARD", "COLUMN", "payload", "bytes"] {
             #expect(text.stdout.contains(needle), "inspect output lacks '\(needle)'")
         }
         let json = try ws.etl("inspect", "fb@v1", "--json")
         #expect(json.status == 0)
         let manifest = try DatasetManifest.decode(Data(json.stdout.utf8))
         #expect(manifest.version == "v1" && manifest.counts.samples == 25)
+        // Shard names are content-addressed (shard.<sha256 prefix>.mds.zstd); inspect lists each one.
+        for shard in manifest.splits.values.flatMap(\.shards) {
+            #expect(text.stdout.contains(shard.basename), "inspect output lacks \(shard.basename)")
+            #expect(shard.basename.wholeMatch(of: /shard\.[0-9a-f]{16}\.mds\.zstd/) != nil, "\(shard.basename)")
+        }
         let byPath = try ws.etl("inspect", ws.versionDirectory("fb", "v1").path)
         #expect(byPath.status == 0 && byPath.stdout.contains("fb@v1"))
         let missing = try ws.etl("inspect", "fb@v9")

@@ -1,4 +1,5 @@
 import Crypto
+import Dataset
 import Foundation
 import Media
 import MDS
@@ -47,10 +48,18 @@ extension PipelineConfig {
         let dataset = top.string("dataset", issues: &issues)
         if let (text, location) = dataset { checkIdentifier(text, what: "dataset", at: location, issues: &issues) }
         var outputRoot = "datasets"
+        var outputRootLocation = SourceLocation(file: root.file, line: 1, column: 1)
         if let (text, location) = top.string("output_root", issues: &issues) {
             outputRoot = expand(text, environment: environment, at: location, issues: &issues)
+            outputRootLocation = location
+            if outputRoot.isEmpty { issues.add("output_root is empty", at: location) }
         }
-        if !outputRoot.hasPrefix("/") { outputRoot = (workingDirectory as NSString).appendingPathComponent(outputRoot) }
+        if let scheme = DatasetStores.urlScheme(outputRoot) {
+            // Not a directory named `s3:` under the working directory: say that this build cannot write there.
+            issues.add("output_root '\(outputRoot)' is a \(scheme):// URL; this build of etl writes datasets only to a local directory", at: outputRootLocation)
+        } else if !outputRoot.hasPrefix("/") {
+            outputRoot = (workingDirectory as NSString).appendingPathComponent(outputRoot)
+        }
 
         let source = top.required("source", issues: &issues).flatMap { decodeSource($0, environment: environment, issues: &issues) }
         let columns = top.required("columns", issues: &issues).map { decodeColumns($0, issues: &issues) } ?? []
@@ -63,7 +72,8 @@ extension PipelineConfig {
             issues.add("split.group_column is empty", at: split.groupLocation ?? source.queryLocation)
         }
         guard let name, let source, let split, let shards, let media else { return nil }
-        return PipelineConfig(name: name.0, dataset: dataset?.0 ?? name.0, outputRoot: outputRoot, source: source,
+        return PipelineConfig(name: name.0, dataset: dataset?.0 ?? name.0, outputRoot: outputRoot,
+                              outputRootLocation: outputRootLocation, source: source,
                               columns: columns, split: split, shards: shards, media: media,
                               path: root.file, sha256: sha256)
     }
@@ -71,8 +81,10 @@ extension PipelineConfig {
     private static func decodeSource(_ node: ConfigNode, environment: [String: String], issues: inout ConfigIssues) -> SourceConfig? {
         guard var reader = MappingReader(node, issues: &issues) else { return nil }
         var connection = ""
+        var connectionLocation: SourceLocation?
         if let (text, location) = reader.string("connection", issues: &issues) {
             connection = expand(text, environment: environment, at: location, issues: &issues)
+            connectionLocation = location
         }
         let query = reader.string("query", required: true, issues: &issues)
         let cursor = reader.string("cursor_column", required: true, issues: &issues)
@@ -82,7 +94,7 @@ extension PipelineConfig {
         var sql = query.0.trimmingCharacters(in: .whitespacesAndNewlines)
         while sql.hasSuffix(";") { sql = String(sql.dropLast()).trimmingCharacters(in: .whitespacesAndNewlines) }
         if sql.isEmpty { issues.add("source.query is empty", at: query.1) }
-        return SourceConfig(connection: connection, query: sql, queryLocation: query.1, cursorColumn: cursor.0,
+        return SourceConfig(connection: connection, connectionLocation: connectionLocation, query: sql, queryLocation: query.1, cursorColumn: cursor.0,
                             cursorLocation: cursor.1, keyColumn: key.0, keyLocation: key.1)
     }
 

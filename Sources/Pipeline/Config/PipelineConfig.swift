@@ -7,6 +7,8 @@ public struct PipelineConfig: Sendable {
     public var dataset: String
     /// Where dataset versions are published, resolved against the working directory.
     public var outputRoot: String
+    /// Where `output_root:` is in the file (the file's start when it is not given).
+    public var outputRootLocation: SourceLocation
     public var source: SourceConfig
     public var columns: [ColumnConfig]
     public var split: SplitConfig
@@ -20,6 +22,8 @@ public struct PipelineConfig: Sendable {
 public struct SourceConfig: Sendable {
     /// libpq conninfo (`key=value …` or a `postgresql://` URI) after `${VAR}` expansion; empty = libpq's PG* defaults.
     public var connection: String
+    /// Where `connection:` is in the file, when it is there: a malformed string is reported at this line.
+    public var connectionLocation: SourceLocation?
     public var query: String
     public var queryLocation: SourceLocation
     /// The column that orders rows and bounds incremental runs (e.g. a bigserial id or an updated_at timestamp).

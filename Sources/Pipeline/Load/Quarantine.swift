@@ -1,6 +1,6 @@
-import Foundation
 import Dataset
-import MDS
+import Foundation
+import SystemIO
 
 /// One rejected source row, as a line of the version's quarantine.jsonl.
 public struct QuarantineEntry: Codable, Sendable, Equatable {
@@ -10,42 +10,35 @@ public struct QuarantineEntry: Codable, Sendable, Equatable {
     public var column: String?
 }
 
-/// Appends quarantined rows to the staging directory's quarantine.jsonl and counts them by reason.
+/// Appends quarantined rows to the staged version's quarantine.jsonl and counts them by reason.
 final class QuarantineFile {
     static let fileName = "quarantine.jsonl"
 
-    private let handle: FileHandle
-    let url: URL
+    private var file: SystemFile?
+    let path: String
     private(set) var count = 0
     private(set) var byReason: [String: Int] = [:]
     private let encoder: JSONEncoder
 
-    init(directory: URL) throws(DatasetStoreError) {
-        url = directory.appendingPathComponent(Self.fileName)
-        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
-            throw DatasetStoreError(.writeFailed, path: url.path, "cannot create the quarantine file")
-        }
-        self.handle = handle
+    init(directory: String) throws(DatasetError) {
+        path = "\(directory)/\(Self.fileName)"
+        do { file = try SystemFile.createExclusive(path, role: "quarantine file") } catch { throw DatasetError(error) }
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
-    func append(_ entry: QuarantineEntry) throws(DatasetStoreError) {
-        do {
-            try handle.write(contentsOf: try encoder.encode(entry) + Data("\n".utf8))
-        } catch {
-            throw DatasetStoreError(.writeFailed, path: url.path, "cannot write the quarantine file: \(error.localizedDescription)")
-        }
+    func append(_ entry: QuarantineEntry) throws(DatasetError) {
+        guard let line = try? encoder.encode(entry) else { return }
+        do { try file?.write(Array(line) + [0x0A]) } catch { throw DatasetError(error) }
         count += 1
         byReason[entry.reason, default: 0] += 1
     }
 
-    func close() throws(DatasetStoreError) {
+    func close() throws(DatasetError) {
+        guard var open = file.take() else { return }
         do {
-            try handle.synchronize()
-            try handle.close()
-        } catch {
-            throw DatasetStoreError(.writeFailed, path: url.path, "cannot close the quarantine file: \(error.localizedDescription)")
-        }
+            try open.sync()
+            try open.close()
+        } catch { throw DatasetError(error) }
     }
 }

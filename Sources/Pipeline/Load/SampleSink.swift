@@ -1,0 +1,125 @@
+import Dataset
+import Foundation
+import MDS
+import Postgres
+
+/// The load stage: takes processed rows in source order and writes them into the staged version — samples into one
+/// MDS writer per split (`<split>/shard.<hash>.mds.zstd`), rejected rows into quarantine.jsonl — and keeps the
+/// counts the manifest and the run events report.
+final class SampleSink {
+    private let staged: any StagedVersion
+    private let columns: [MDSColumn]
+    private let writerOptions: MDSWriterOptions
+    private let listener: (RunEvent) -> Void
+    private let quarantine: QuarantineFile
+    private var writers: [String: MDSWriter] = [:]
+    private var duplicates = DuplicateKeyFilter<MDSValue?, PostgresValue>()
+
+    private(set) var progress = RunProgress()
+    /// The cursor of the last row read (sample or quarantined): where the next run starts.
+    private(set) var lastCursor: PostgresValue?
+
+    init(staged: any StagedVersion, columns: [MDSColumn], writerOptions: MDSWriterOptions,
+         listener: @escaping (RunEvent) -> Void) throws(DatasetError) {
+        self.staged = staged
+        self.columns = columns
+        self.writerOptions = writerOptions
+        self.listener = listener
+        quarantine = try QuarantineFile(directory: staged.workDirectory)
+    }
+
+    func consume(_ row: ProcessedRow) throws {
+        progress.rowsRead += 1
+        switch row {
+        case .sample(let split, let values, let cursor, let bytes):
+            progress.sourceBytes += bytes
+            lastCursor = cursor
+            let key = values[SamplePlan.keyColumnName]
+            if duplicates.isRepeat(key: key, cursor: cursor) {
+                try reject(QuarantineEntry(
+                    key: key?.keyText, reason: "duplicate_key",
+                    message: "the query returned key \(key?.keyText ?? "?") more than once (a join that fans out?); the first row was kept",
+                    column: nil))
+                return
+            }
+            if let rejected = try write(values, to: try writer(for: split)) {
+                try reject(rejected)
+            } else {
+                progress.samplesWritten += 1
+            }
+        case .rejected(let entry, let cursor, let bytes):
+            progress.sourceBytes += bytes
+            lastCursor = cursor
+            try reject(entry)
+        }
+    }
+
+    /// Seals every split's last shard and stages every shard and the quarantine file. Returns the sealed shards per
+    /// split, in the order they were written.
+    func finish() throws -> (sealed: [String: [MDSShardEntry]], quarantine: DatasetManifest.QuarantineSummary) {
+        var sealed: [String: [MDSShardEntry]] = [:]
+        for split in writers.keys.sorted() {
+            let entries = try writers[split]!.finish()
+            for entry in entries {
+                try staged.stage("\(split)/\(entry.storedFile.basename)")
+                progress.shardsSealed += 1
+                listener(.shardSealed(split: split, basename: entry.storedFile.basename, samples: entry.samples, bytes: entry.storedFile.bytes))
+            }
+            sealed[split] = entries
+        }
+        try quarantine.close()
+        if quarantine.count > 0 {
+            try staged.stage(QuarantineFile.fileName)
+        } else {
+            try? FileManager.default.removeItem(atPath: quarantine.path)
+        }
+        return (sealed, .init(count: quarantine.count, byReason: quarantine.byReason,
+                              file: quarantine.count > 0 ? QuarantineFile.fileName : nil))
+    }
+
+    private func writer(for split: String) throws -> MDSWriter {
+        if let writer = writers[split] { return writer }
+        let writer = try MDSWriter(
+            directory: URL(fileURLWithPath: "\(staged.workDirectory)/\(split)", isDirectory: true), columns: columns, options: writerOptions)
+        writers[split] = writer
+        return writer
+    }
+
+    private func reject(_ entry: QuarantineEntry) throws {
+        try quarantine.append(entry)
+        progress.quarantined += 1
+        listener(.quarantined(entry))
+    }
+
+    /// Writes one sample; a value the encoding cannot hold (e.g. a float32 overflow) leaves the writer unchanged
+    /// and comes back as a quarantine entry, like any other bad row. I/O failures end the run.
+    private func write(_ values: [String: MDSValue], to writer: MDSWriter) throws(ShardError) -> QuarantineEntry? {
+        do {
+            try writer.write(values)
+            return nil
+        } catch {
+            guard error.isSampleError else { throw error }
+            return QuarantineEntry(sampleError: error, key: values[SamplePlan.keyColumnName])
+        }
+    }
+}
+
+extension QuarantineEntry {
+    init(sampleError error: ShardError, key: MDSValue?) {
+        let reason: String
+        switch error.code {
+        case .valueOutOfRange: reason = "value_out_of_range"
+        case .sampleTooLarge: reason = "sample_too_large"
+        default: reason = "invalid_value"
+        }
+        self.init(key: key?.keyText, reason: reason, message: error.message, column: error.column)
+    }
+}
+
+extension MDSValue {
+    /// The text of a `__key__` value.
+    var keyText: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+}

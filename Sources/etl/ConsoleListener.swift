@@ -12,6 +12,8 @@ struct ConsoleListener: RunListener {
         case .notice(let text):
             printError("etl: \(text)")
         case .progress(let progress):
+            // A run of a few seconds needs no progress line; a long nightly one shows it is alive.
+            guard progress.elapsedSeconds >= 5 else { return }
             let mb = Double(progress.sourceBytes) / 1e6
             printError(String(format: "etl: %d rows, %.1f MB read, %.1f MB/s", progress.rowsRead, mb, mb / max(progress.elapsedSeconds, 0.001)))
         case .started, .planned, .quarantined, .shardSealed, .finished:

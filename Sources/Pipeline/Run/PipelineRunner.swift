@@ -157,6 +157,7 @@ public enum PipelineRunner {
         let (sealed, quarantine) = try sink.finish()
         var progress = sink.progress
         progress.elapsedSeconds = Date().timeIntervalSince(started)
+        emit(.progress(progress))  // the final counts, so a progress display ends at what was read
         return (sealed, quarantine, progress, sink.lastCursor?.textForParameter)
     }
 

@@ -17,11 +17,23 @@ final class Fixtures: Sendable {
 
     /// Runs ffmpeg once for `name` (kept for the rest of the run) and returns the path.
     func make(_ name: String, _ arguments: [String]) -> String {
+        try! makeOrFail(name, arguments)
+    }
+
+    /// `make` for encodings ffmpeg may refuse (a codec a muxer does not take): the refusal is thrown, nothing is kept.
+    func makeOrFail(_ name: String, _ arguments: [String]) throws -> String {
         let output = path(name)
-        lock.withLock {
+        // The extension stays last so ffmpeg picks the muxer from it when the arguments do not.
+        let partial = output + ".part." + name.split(separator: ".").last!
+        try lock.withLock {
             if !FileManager.default.fileExists(atPath: output) {
-                try! run("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments + [output + ".part." + name.split(separator: ".").last!])
-                try! FileManager.default.moveItem(atPath: output + ".part." + name.split(separator: ".").last!, toPath: output)
+                do {
+                    try run("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments + [partial])
+                } catch {
+                    try? FileManager.default.removeItem(atPath: partial)
+                    throw error
+                }
+                try FileManager.default.moveItem(atPath: partial, toPath: output)
             }
         }
         return output

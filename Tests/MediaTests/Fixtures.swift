@@ -146,6 +146,13 @@ func ffprobe(_ bytes: [UInt8], _ name: String) throws -> [String: String] {
     return fields
 }
 
+/// The `rotation=` ffprobe prints in the first video stream's display-matrix side data, 0 when there is none.
+func ffprobeRotation(_ path: String) throws -> Int {
+    let text = String(decoding: try run("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_streams", path]), as: UTF8.self)
+    let line = text.split(separator: "\n").first { $0.hasPrefix("rotation=") }
+    return line.flatMap { Int($0.dropFirst("rotation=".count)) } ?? 0
+}
+
 /// Raw RGB24 pixels of the first frame of `path` as decoded by the ffmpeg CLI (autorotation on, as in players).
 func ffmpegRGB(_ path: String) throws -> [UInt8] {
     Array(try run("ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]))

@@ -14,6 +14,7 @@ import Darwin
 final class ByteSource {
     fileprivate enum Storage {
         case memory([UInt8])
+        /// Released by a `MediaFile` (which did the checks); closed in `deinit`.
         case file(Int32)
     }
 
@@ -43,28 +44,12 @@ final class ByteSource {
     static func from(_ input: MediaInput, limits: MediaLimits) throws(MediaError) -> ByteSource {
         switch input {
         case .bytes(let bytes):
-            if bytes.isEmpty { throw MediaError(.empty, "input is empty (0 bytes)") }
-            if bytes.count > limits.maxInputBytes {
-                throw MediaError(.tooLarge, "input is \(bytes.count) bytes, over the limit of \(limits.maxInputBytes)")
-            }
+            try Media.checkInputSize(bytes.count, limits: limits, label: "input")
             return ByteSource(storage: .memory(bytes), size: Int64(bytes.count), label: "\(bytes.count) bytes")
         case .file(let path):
-            // O_NONBLOCK so that a FIFO in place of a file cannot hang the worker in open(2); it is refused below.
-            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-            if fd < 0 {
-                throw MediaError(.fileNotFound, "cannot open \(path): \(errnoText())")
-            }
-            var info = stat()
-            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-                close(fd)
-                throw MediaError(.fileNotFound, "\(path) is not a regular file")
-            }
-            let source = ByteSource(storage: .file(fd), size: Int64(info.st_size), label: path)
-            if source.size == 0 { throw MediaError(.empty, "\(path) is empty (0 bytes)") }
-            if source.size > Int64(limits.maxInputBytes) {
-                throw MediaError(.tooLarge, "\(path) is \(source.size) bytes, over the limit of \(limits.maxInputBytes)")
-            }
-            return source
+            let file = try MediaFile.open(path, limits: limits)
+            let size = file.size
+            return ByteSource(storage: .file(file.release()), size: size, label: path)
         }
     }
 
@@ -82,7 +67,7 @@ final class ByteSource {
             return Array(bytes[Int(offset)..<Int(offset) + count])
         case .file(let fd):
             var out = [UInt8](repeating: 0, count: count)
-            let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+            let got = out.withUnsafeMutableBytes { preadFully(fd, $0, offset) }
             return got > 0 ? Array(out[0..<got]) : []
         }
     }
@@ -101,7 +86,7 @@ final class ByteSource {
             position += Int64(wanted)
             return Int32(wanted)
         case .file(let fd):
-            let got = pread(fd, buffer, wanted, off_t(position))
+            let got = preadRetrying(fd, buffer, wanted, position)
             if got < 0 { return etl_averror(errno) }
             if got == 0 {
                 reachedEnd = true
@@ -147,12 +132,7 @@ extension ByteSource {
             return bytes.withUnsafeBytes(body)
         case .file(let fd):
             var bytes = [UInt8](repeating: 0, count: Int(size))
-            var done = 0
-            while done < bytes.count {
-                let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
-                if got <= 0 { break }
-                done += got
-            }
+            let done = max(0, bytes.withUnsafeMutableBytes { preadFully(fd, $0, 0) })
             return bytes[0..<done].withUnsafeBytes(body)
         }
     }

@@ -3,17 +3,33 @@
 /// short: an MP4 whose `mdat` runs past the end (the usual way an upload is interrupted, losing the `moov` written
 /// after it), or a Matroska segment with fewer bytes than its header declares. FFmpeg itself clamps those sizes to the
 /// file and reports "moov atom not found" or simply stops early, which reads as corruption or as a shorter clip.
+///
+/// A declared size past the end only means "cut short" when the structure up to it is sound: the boxes before it
+/// parsed and the box itself has a real box type. Random bytes behind a valid `ftyp` also "declare" sizes (whatever
+/// their first four bytes say), and calling that truncated would send someone looking for the rest of a file that
+/// never existed; that is `corrupt`.
 enum ContainerHeader {
-    static func check(_ source: ByteSource, limits: MediaLimits) throws(MediaError) {
-        guard !limits.acceptTruncated, let problem = truncation(source) else { return }
-        throw MediaError(.truncated, "\(source.label): \(problem)")
+    enum Verdict: Equatable {
+        case truncated(String)
+        case corrupt(String)
     }
 
-    static func truncation(_ source: ByteSource) -> String? {
+    static func check(_ source: ByteSource, limits: MediaLimits) throws(MediaError) {
+        switch verdict(source) {
+        case nil:
+            return
+        case .truncated(let problem):
+            if !limits.acceptTruncated { throw MediaError(.truncated, "\(source.label): \(problem)") }
+        case .corrupt(let problem):
+            throw MediaError(.corrupt, "\(source.label): \(problem)")
+        }
+    }
+
+    static func verdict(_ source: ByteSource) -> Verdict? {
         let head = source.prefix(16)
         guard head.count >= 8 else { return nil }
-        if isISOBMFF(head) { return isoTruncation(source) }
-        if head.starts(with: [0x1A, 0x45, 0xDF, 0xA3]) { return matroskaTruncation(source) }
+        if isISOBMFF(head) { return isoVerdict(source) }
+        if head.starts(with: [0x1A, 0x45, 0xDF, 0xA3]) { return matroskaTruncation(source).map(Verdict.truncated) }
         return nil
     }
 
@@ -24,27 +40,56 @@ enum ContainerHeader {
         return isoTopLevel.contains(box)
     }
 
-    private static func isoTruncation(_ source: ByteSource) -> String? {
+    /// Box types that occur at the top level of ISO BMFF / QuickTime files (ISO/IEC 14496-12, 3GPP, QuickTime).
+    private static let isoKnownTopLevel: Set<String> = isoTopLevel.union([
+        "meta", "uuid", "moof", "mfra", "sidx", "ssix", "prft", "emsg", "pdin", "bloc", "junk", "PICT", "ftyp",
+    ])
+
+    /// A type that a real box could have: a known top-level type, or four characters from the alphabet box types are
+    /// made of (lower-case letters, digits, space). Four random bytes pass the latter 1 time in 2000.
+    private static func isPlausibleBoxType(_ bytes: Bytes, at index: Int) -> Bool {
+        if isoKnownTopLevel.contains(bytes.tag(index)) { return true }
+        return (index..<index + 4).allSatisfy { i in
+            let c = bytes[i]
+            return (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x20
+        }
+    }
+
+    private static func isoVerdict(_ source: ByteSource) -> Verdict? {
         var offset: Int64 = 0
         var boxes = 0
+        var seen: Set<String> = []
         while offset < source.size && boxes < 100_000 {
             let header = source.bytes(at: offset, count: 16)
+            let complete = seen.contains("moov") && (seen.contains("mdat") || seen.contains("moof"))
             guard header.count >= 8 else {
-                return "a box header at byte \(offset) is cut off (file has \(source.size) bytes)"
+                // A few stray bytes after a complete file are ignored, as players do.
+                if complete { return nil }
+                return .truncated("a box header at byte \(offset) is cut off (file has \(source.size) bytes)")
             }
             let bytes = header.withUnsafeBytes { Bytes($0) }
             var size = Int64(bytes.be32(0))
             let type = bytes.tag(4)
+            guard isPlausibleBoxType(bytes, at: 4) else {
+                if complete { return nil }
+                let hex = header[4..<8].map { String($0, radix: 16) }.joined(separator: " ")
+                return .corrupt("bytes \(offset)… are not an MP4 box (type bytes \(hex)) after \(boxes) valid boxes")
+            }
             if size == 1 {
-                guard header.count >= 16 else { return "box '\(type)' at byte \(offset) is cut off" }
+                guard header.count >= 16 else { return .truncated("box '\(type)' at byte \(offset) is cut off") }
                 size = Int64(bytes.be32(8)) << 32 | Int64(bytes.be32(12))
             } else if size == 0 {
                 return nil  // extends to the end of the file by definition
             }
-            guard size >= 8 else { return nil }  // not a box structure we can judge; FFmpeg will say more
-            if offset + size > source.size {
-                return "box '\(type)' at byte \(offset) declares \(size) bytes but the file ends after \(source.size - offset)"
+            guard size >= 8 else {
+                if complete { return nil }
+                return .corrupt("box '\(type)' at byte \(offset) declares an impossible size of \(size) bytes")
             }
+            if offset + size > source.size {
+                return .truncated(
+                    "box '\(type)' at byte \(offset) declares \(size) bytes but the file ends after \(source.size - offset)")
+            }
+            seen.insert(type)
             offset += size
             boxes += 1
         }

@@ -7,7 +7,10 @@ extension Media {
     /// frames, ±1 for the resampler's rounding. With a window, output sample i stands for time i / sampleRate on the
     /// container timeline (anchored on the first decoded frame's timestamp, then counted contiguously), and exactly the
     /// samples with round(start × rate) ≤ i < round(end × rate) are kept; `maxDurationSeconds` keeps at most
-    /// round(maxDuration × rate) of them. Channel mixing (e.g. stereo to mono) uses swresample's default matrix, the
+    /// round(maxDuration × rate) of them. Samples are never placed by their own (rounded) timestamps: a stream is
+    /// one contiguous run of what the decoder gives, as with the ffmpeg CLI. Where the container's time base is
+    /// coarser than a sample (Matroska, WebM, FLV: 1 ms), a window starting later than 60 s is reached by seeking
+    /// and is then placed within half a millisecond; everywhere else windows are sample-exact. Channel mixing (e.g. stereo to mono) uses swresample's default matrix, the
     /// one the ffmpeg CLI uses for `-ac`.
     public static func audioPCM(
         _ input: MediaInput, options: AudioOptions, limits: MediaLimits
@@ -30,7 +33,9 @@ extension Media {
         }
         let decoder = try Decoder.open(demuxer, stream: index)
         demuxer.discardAll(except: index)
-        if let start = options.window?.startSeconds, start > 0 {
+        if let start = options.window?.startSeconds, start > 0,
+            AudioSink.sampleExactTimestamps(demuxer.stream(index)) || start > AudioSink.coarseSeekHorizon
+        {
             // Decode a little before the window: codecs with overlapping transforms (AAC, Opus, MP3) need a frame of
             // history to produce the window's first samples as a full decode would.
             demuxer.seek(stream: index, toSeconds: max(0, start - AudioSink.preroll))
@@ -143,6 +148,20 @@ struct Resampler: ~Copyable {
 /// Resamples decoded audio and keeps the requested span, counted in output samples.
 struct AudioSink: ~Copyable, FrameSink {
     static let preroll = 0.5
+    /// After a seek the window is placed by the first frame's timestamp. With millisecond timestamps (Matroska, WebM,
+    /// FLV) that is only known to ±0.5 ms, which would shift the window by up to 8 samples at 16 kHz against a full
+    /// decode. So windows starting within this many seconds are decoded from the beginning and placed by counting
+    /// samples, which is exact and costs little (audio decodes at hundreds of times real time); later windows seek and
+    /// start within half a millisecond of the requested time.
+    static let coarseSeekHorizon = 60.0
+
+    /// Whether one tick of the stream's time base is at most one sample, so a timestamp or packet duration says
+    /// exactly which sample it means (MP4/MOV, Ogg, WAV, MPEG-TS; not Matroska, WebM or FLV).
+    static func sampleExactTimestamps(_ stream: UnsafeMutablePointer<AVStream>) -> Bool {
+        let timeBase = stream.pointee.time_base
+        let rate = Int64(stream.pointee.codecpar.pointee.sample_rate)
+        return timeBase.num > 0 && timeBase.den > 0 && rate > 0 && Int64(timeBase.num) * rate <= Int64(timeBase.den)
+    }
 
     private let demuxer: Demuxer
     private let streamIndex: Int
@@ -200,7 +219,7 @@ struct AudioSink: ~Copyable, FrameSink {
             if let window = options.window {
                 keepFrom = Int((window.startSeconds * rate).rounded())
                 if let end = window.endSeconds { keepUntil = Int((end * rate).rounded()) }
-                if inputRate > 0 {
+                if inputRate > 0 && demuxer.sought {
                     // Output sample i of a full decode is input time i / rate. After a seek the first input sample
                     // can fall between output samples, which would shift every resampled value by a fraction of a
                     // sample; dropping up to one grid step of pre-roll input (10 ms for 44.1 → 16 kHz) lands the
@@ -244,13 +263,22 @@ struct AudioSink: ~Copyable, FrameSink {
     /// Codecs decode whole frames, but a container can say its last packet holds fewer real samples (MP4's final
     /// AAC packet is often 136 samples of a 1024-sample frame, the rest being encoder padding). FFmpeg 5.1 does not
     /// trim that itself, so the packet duration is honoured here; without it a 2 s clip decodes 20 ms too long.
+    ///
+    /// Only when the stream's time base can express a single sample, though. Matroska, WebM and FLV count time in
+    /// milliseconds, so there a packet duration is the frame length rounded (23 ms for AAC's 23.2 ms at 44.1 kHz,
+    /// 13 ms for Opus's 13.5 ms first frame) and "trimming" to it cut real samples out of every packet: audible
+    /// clicks, and a clip shorter than it is. Those containers carry padding as the decoder's skip-samples side data
+    /// (Matroska's DiscardPadding), which FFmpeg already applies, or not at all; then we keep what the decoder gives,
+    /// as the ffmpeg CLI does.
     private func usableSamples(_ frame: UnsafeMutablePointer<AVFrame>) -> Int {
         let decoded = Int(frame.pointee.nb_samples)
         let duration = frame.pointee.pkt_duration
-        guard duration > 0, frame.pointee.sample_rate > 0, timeBase.den > 0 else { return decoded }
+        let rate = Int64(frame.pointee.sample_rate)
+        guard duration > 0, rate > 0, timeBase.num > 0, timeBase.den > 0,
+            Int64(timeBase.num) * rate <= Int64(timeBase.den)  // one tick ≤ one sample, as `sampleExactTimestamps`
+        else { return decoded }
         let declared = Int(
-            (Double(duration) * Double(timeBase.num) * Double(frame.pointee.sample_rate) / Double(timeBase.den))
-                .rounded())
+            (Double(duration) * Double(timeBase.num) * Double(rate) / Double(timeBase.den)).rounded())
         return declared > 0 && declared < decoded ? declared : decoded
     }
 

@@ -8,7 +8,7 @@ internal import CFFmpeg
 /// `setLibraryLogLevel` says so; its error lines end up in `MediaError.message` instead.
 public enum Media {
     /// Container and stream parameters after FFmpeg's stream analysis; nothing is decoded beyond what that analysis
-    /// needs, so damaged pixel data is only found by the decoding functions. `rotationDegrees` comes from the
+    /// needs, so damaged pixel data is only found by the decoding functions. `rotation` comes from the
     /// container; EXIF orientation of a still JPEG is per picture, so it is applied by `image` and `videoFrames` but
     /// not reported here.
     public static func probe(_ input: MediaInput, limits: MediaLimits) throws(MediaError) -> MediaProbe {
@@ -24,7 +24,7 @@ public enum Media {
             probe.height = par.pointee.height > 0 ? Int(par.pointee.height) : nil
             let rate = stream.pointee.avg_frame_rate.num > 0 ? stream.pointee.avg_frame_rate : stream.pointee.r_frame_rate
             probe.fps = rate.num > 0 && rate.den > 0 ? q2d(rate) : nil
-            probe.rotationDegrees = Orientation.of(stream: stream)?.degrees ?? 0
+            probe.rotation = Orientation.ffprobeRotation(stream: stream)
         }
         if let index = demuxer.firstStream(of: AVMEDIA_TYPE_AUDIO) {
             let par = demuxer.stream(index).pointee.codecpar!

@@ -9,7 +9,9 @@
 ///   input (e.g. an MP4 whose `mdat` runs past the end, so its `moov` is missing), a PNG/JPEG/GIF whose chunk structure
 ///   stops before its end marker, or a stream whose packets stop before the duration its header declares.
 ///   A truncated input is refused even when some frames decode, unless `MediaLimits.acceptTruncated` is set.
-/// - `corrupt`: the container is recognised and complete, but its header or every packet of the stream is invalid.
+/// - `corrupt`: the container is recognised and complete, but its header or every packet of the stream is invalid;
+///   or its structure stops making sense before any size runs past the end (noise behind a valid MP4 `ftyp`: the
+///   "sizes" that noise declares say nothing about a missing end, so it is not `truncated`).
 /// - `unsupportedCodec`: no decoder (or encoder) for the stream in this FFmpeg build.
 /// - `noVideoStream` / `noAudioStream`: the operation needs a stream kind the input lacks.
 /// - `tooLarge`: input bytes, declared picture size, or output size above `MediaLimits`; checked before decoding.

@@ -10,20 +10,24 @@ public struct MediaProbe: Sendable, Equatable {
     public var container: String
     public var durationSeconds: Double?
     public var videoCodec: String?
-    /// Stored picture size, before rotation (see `rotationDegrees`).
+    /// Stored picture size, before rotation (see `rotation`).
     public var width: Int?
     public var height: Int?
     public var fps: Double?
-    /// Clockwise rotation, one of 0, 90, 180, 270, that makes the stored picture upright, read from the display matrix
-    /// the same way the `ffmpeg` CLI reads it for autorotation.
-    public var rotationDegrees: Int
+    /// The display matrix's rotation exactly as `ffprobe -show_streams` prints it in the stream's side data
+    /// (`rotation=`): whole degrees in -180…180, counter-clockwise positive, 0 without a matrix. Turning the stored
+    /// picture counter-clockwise by this angle shows it upright, which is what the `ffmpeg` CLI's autorotation (and
+    /// `videoFrames`) does: `90` means a portrait picture stored sideways, `-90` the other way round, `180` or `-180`
+    /// upside down (ffprobe prints either, depending on the matrix). Angles that are not a multiple of 90 are reported
+    /// but not applied by `videoFrames`.
+    public var rotation: Int
     public var audioCodec: String?
     public var sampleRate: Int?
     public var channels: Int?
 
     public init(
         container: String, durationSeconds: Double? = nil, videoCodec: String? = nil, width: Int? = nil,
-        height: Int? = nil, fps: Double? = nil, rotationDegrees: Int = 0, audioCodec: String? = nil,
+        height: Int? = nil, fps: Double? = nil, rotation: Int = 0, audioCodec: String? = nil,
         sampleRate: Int? = nil, channels: Int? = nil
     ) {
         self.container = container
@@ -32,7 +36,7 @@ public struct MediaProbe: Sendable, Equatable {
         self.width = width
         self.height = height
         self.fps = fps
-        self.rotationDegrees = rotationDegrees
+        self.rotation = rotation
         self.audioCodec = audioCodec
         self.sampleRate = sampleRate
         self.channels = channels

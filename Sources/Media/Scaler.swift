@@ -6,8 +6,6 @@ struct Orientation: Equatable {
     var transpose = false
     var flipX = false
     var flipY = false
-    /// Clockwise degrees, for `MediaProbe.rotationDegrees`.
-    var degrees = 0
 
     static let upright = Orientation()
 
@@ -22,15 +20,12 @@ struct Orientation: Equatable {
         if abs(theta - 90) < 1 {
             // ffmpeg: transpose=cclock_flip when matrix[3] > 0, else transpose=clock.
             self = matrix[3] > 0 ? Orientation(transpose: true) : Orientation(transpose: true, flipX: true)
-            degrees = 90
         } else if abs(theta - 180) < 1 {
             self = Orientation(flipX: matrix[0] < 0, flipY: matrix[4] < 0)
-            degrees = 180
         } else if abs(theta - 270) < 1 {
             // ffmpeg: transpose=clock_flip when matrix[3] < 0, else transpose=cclock.
             self = matrix[3] < 0
                 ? Orientation(transpose: true, flipX: true, flipY: true) : Orientation(transpose: true, flipY: true)
-            degrees = 270
         } else if abs(theta) < 1 || abs(theta - 360) < 1 {
             self = Orientation(flipY: matrix[4] < 0)
         }
@@ -47,6 +42,14 @@ struct Orientation: Equatable {
     static func of(stream: UnsafeMutablePointer<AVStream>) -> Orientation? {
         guard let data = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) else { return nil }
         return Orientation(displayMatrix: UnsafeRawPointer(data).assumingMemoryBound(to: Int32.self))
+    }
+
+    /// `MediaProbe.rotation`: what ffprobe prints for the stream's display matrix, `(int)av_display_rotation_get()`
+    /// (a C conversion, so truncated toward zero), or 0 when there is none or it is degenerate.
+    static func ffprobeRotation(stream: UnsafeMutablePointer<AVStream>) -> Int {
+        guard let data = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) else { return 0 }
+        let angle = av_display_rotation_get(UnsafeRawPointer(data).assumingMemoryBound(to: Int32.self))
+        return angle.isFinite ? Int(angle.rounded(.towardZero)) : 0
     }
 
     static func of(frame: UnsafeMutablePointer<AVFrame>) -> Orientation? {

@@ -73,6 +73,8 @@ import Testing
         let gif = fixtures.bytes(fixtures.still("gif"))
         var generator = SplitMix(seed: 42)
         let random = (0..<65536).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        // The clip's own `ftyp` box, then noise: a valid-looking start, no structure after it.
+        let ftyp = Array(clip.prefix(Int(clip[3]) | Int(clip[2]) << 8))
         var damagedHeader = clip
         for i in 0..<64 { damagedHeader[i] = 0 }
         var zeroWidth = still
@@ -109,6 +111,8 @@ import Testing
             Item("jpeg cut in half", cut(jpeg, 0.5), .truncated),
             Item("gif cut in half", cut(gif, 0.5), .truncated),
             Item("mp4 with its first 64 bytes zeroed", damagedHeader, .unsupportedFormat),
+            Item("ftyp then random bytes", ftyp + random, .corrupt),
+            Item("ftyp, a sound free box, then random bytes", ftyp + [0, 0, 0, 16] + Array("free".utf8) + [UInt8](repeating: 0, count: 8) + random, .corrupt),
             Item("png claiming width 0", zeroWidth, brokenStill),
             Item("png with garbage pixel data", garbage, brokenStill),
             Item("png claiming 60000×60000", png(width: 60000, height: 60000), .tooLarge),
@@ -150,6 +154,21 @@ import Testing
                 let got = Self.attempt(operation, item)
                 #expect(got == item.expected[operation], "\(item.name), \(operation)")
             }
+        }
+    }
+
+    /// Whatever the noise behind a valid `ftyp` says, it is not a cut file; a real MP4 cut anywhere is.
+    @Test func noiseAfterAnMP4HeaderIsCorruptAndACutMP4IsTruncated() {
+        let clip = fixtures.bytes(fixtures.clip)
+        let ftyp = Array(clip.prefix(Int(clip[3]) | Int(clip[2]) << 8))
+        for seed in UInt64(1)...40 {
+            var generator = SplitMix(seed: seed)
+            let noise = (0..<4096).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            let got = reason { try Media.probe(.bytes(ftyp + noise), limits: .default) }
+            #expect(got == .corrupt, "seed \(seed)")
+        }
+        for fraction in [0.02, 0.1, 0.5, 0.9, 0.99] {
+            #expect(reason { try Media.probe(.bytes(Self.cut(clip, fraction)), limits: .default) } == .truncated, "cut at \(fraction)")
         }
     }
 

@@ -17,11 +17,23 @@ final class Fixtures: Sendable {
 
     /// Runs ffmpeg once for `name` (kept for the rest of the run) and returns the path.
     func make(_ name: String, _ arguments: [String]) -> String {
+        try! makeOrFail(name, arguments)
+    }
+
+    /// `make` for encodings ffmpeg may refuse (a codec a muxer does not take): the refusal is thrown, nothing is kept.
+    func makeOrFail(_ name: String, _ arguments: [String]) throws -> String {
         let output = path(name)
-        lock.withLock {
+        // The extension stays last so ffmpeg picks the muxer from it when the arguments do not.
+        let partial = output + ".part." + name.split(separator: ".").last!
+        try lock.withLock {
             if !FileManager.default.fileExists(atPath: output) {
-                try! run("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments + [output + ".part." + name.split(separator: ".").last!])
-                try! FileManager.default.moveItem(atPath: output + ".part." + name.split(separator: ".").last!, toPath: output)
+                do {
+                    try run("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments + [partial])
+                } catch {
+                    try? FileManager.default.removeItem(atPath: partial)
+                    throw error
+                }
+                try FileManager.default.moveItem(atPath: partial, toPath: output)
             }
         }
         return output
@@ -132,6 +144,13 @@ func ffprobe(_ bytes: [UInt8], _ name: String) throws -> [String: String] {
         if parts.count == 2, fields[String(parts[0])] == nil { fields[String(parts[0])] = String(parts[1]) }
     }
     return fields
+}
+
+/// The `rotation=` ffprobe prints in the first video stream's display-matrix side data, 0 when there is none.
+func ffprobeRotation(_ path: String) throws -> Int {
+    let text = String(decoding: try run("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_streams", path]), as: UTF8.self)
+    let line = text.split(separator: "\n").first { $0.hasPrefix("rotation=") }
+    return line.flatMap { Int($0.dropFirst("rotation=".count)) } ?? 0
 }
 
 /// Raw RGB24 pixels of the first frame of `path` as decoded by the ffmpeg CLI (autorotation on, as in players).

@@ -89,8 +89,21 @@ import Testing
         #expect(probe.container.contains("mp4"))
         #expect(abs((probe.durationSeconds ?? 0) - 2.0) < 0.05)
         #expect(probe.videoCodec == "h264" && probe.width == 320 && probe.height == 240)
-        #expect(probe.fps == 25 && probe.rotationDegrees == 0)
+        #expect(probe.fps == 25 && probe.rotation == 0)
         #expect(probe.audioCodec == "aac" && probe.sampleRate == 44100 && probe.channels == 2)
+    }
+
+    /// `rotation` is what ffprobe prints for the same file, sign and all; ffmpeg 5.1 has no `-display_rotation`, so
+    /// the files carry the `rotate` metadata its MP4 muxer turns into a display matrix.
+    @Test(arguments: [0, 90, 180, 270, -90, 45])
+    func rotationIsWhatFFprobePrints(degrees: Int) throws {
+        let path = degrees == 0 ? fixtures.make("redblue0.mp4", ["-i", fixtures.redBlue, "-c", "copy"]) : fixtures.rotated(degrees)
+        let expected = try ffprobeRotation(path)
+        let rotation = try Media.probe(input(path), limits: .default).rotation
+        #expect(rotation == expected, "rotate=\(degrees)")
+        // The values themselves, so a change in ffprobe's convention is noticed here too.
+        let known = [0: 0, 90: 90, 180: -180, 270: -90, -90: -90, 45: 45]
+        #expect(expected == known[degrees], "ffprobe prints rotation=\(expected) for rotate=\(degrees)")
     }
 
     @Test func audioOnlyAndStill() throws {
@@ -117,7 +130,9 @@ import Testing
 
     @Test func rotationIsCarriedIntoMP4() throws {
         let output = try Media.remux(input(fixtures.rotated(90)), container: "mp4", limits: .default)
-        #expect(try Media.probe(.bytes(output), limits: .default).rotationDegrees == 270)
+        let rotation = try Media.probe(.bytes(output), limits: .default).rotation
+        let expected = try ffprobeRotation(fixtures.rotated(90))
+        #expect(rotation == 90 && rotation == expected)
     }
 
     @Test func unsuitableTargets() {

@@ -1,9 +1,9 @@
-import Foundation
 import Media
 import Postgres
 import MDS
 
-/// The original media bytes, optionally stream-copied into one normalized container (no re-encode).
+/// The original media bytes, optionally stream-copied into one normalized container (no re-encode). Empty media is
+/// `media_empty` and media over `max_input_mb` is `media_too_large`, whether it comes from a bytea or a file.
 struct PassthroughTransform: ColumnTransform {
     static let key = "passthrough"
 
@@ -26,16 +26,10 @@ struct PassthroughTransform: ColumnTransform {
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {
         let input = try mediaInput(value, context: context)
         guard let remux else {
-            switch input {
-            case .bytes(let bytes): return [(name, .bytes(bytes))]
-            case .file(let path):
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw SampleRejection(reason: "media_file_not_found", message: "cannot read \(path)")
-                }
-                guard data.count <= context.limits.maxInputBytes else {
-                    throw SampleRejection(reason: "media_too_large", message: "\(path) is \(data.count) bytes, over the \(context.limits.maxInputBytes)-byte limit")
-                }
-                return [(name, .bytes(Array(data)))]
+            // Through Media, so a file is size-checked before it is read and empty or over-limit bytes are refused with
+            // the same reasons as by every other media transform.
+            do { return [(name, .bytes(try Media.readAll(input, limits: context.limits)))] } catch {
+                throw SampleRejection(media: error)
             }
         }
         do { return [(name, .bytes(try Media.remux(input, container: remux.rawValue, limits: context.limits)))] } catch {

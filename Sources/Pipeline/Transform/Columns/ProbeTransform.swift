@@ -4,6 +4,11 @@ import MDS
 
 /// Facts about the media as plain columns named `<name>_<field>`. A field the media lacks (e.g. the sample rate of a
 /// silent video) is 0 or the empty string, so every sample has every column.
+///
+/// `rotation` follows ffprobe: it is the display-matrix rotation `ffprobe -show_streams` prints in the stream's side
+/// data, in whole degrees from -180 to 180, counter-clockwise positive (90: stored sideways, shown upright after a
+/// quarter turn counter-clockwise; -90 the other way; 180 or -180 upside down), 0 without rotation metadata. The
+/// stored `width`/`height` are reported before that rotation; `video_frames` and `image` apply it.
 struct ProbeTransform: ColumnTransform {
     static let key = "probe"
 
@@ -26,7 +31,7 @@ struct ProbeTransform: ColumnTransform {
             case .width: return .int(Int64(probe.width ?? 0))
             case .height: return .int(Int64(probe.height ?? 0))
             case .fps: return .float(probe.fps ?? 0)
-            case .rotation: return .int(Int64(probe.rotationDegrees))
+            case .rotation: return .int(Int64(probe.rotation))
             case .audio_codec: return .string(probe.audioCodec ?? "")
             case .sample_rate: return .int(Int64(probe.sampleRate ?? 0))
             case .channels: return .int(Int64(probe.channels ?? 0))

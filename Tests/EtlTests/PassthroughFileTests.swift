@@ -1,5 +1,5 @@
 import Foundation
-import Shards
+import MDS
 import Testing
 
 /// `passthrough` without remux reads through `Media.readAll`: sizes are checked before a file is read, and empty or

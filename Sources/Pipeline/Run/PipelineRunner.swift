@@ -127,7 +127,7 @@ public enum PipelineRunner {
                     let key = values[SamplePlan.keyColumnName]
                     if let key, key == lastSampleKey, cursor == lastCursor {
                         try quarantine.append(QuarantineEntry(
-                            key: key.keyText, reason: "duplicate_key",
+                            key: key.keyText, reason: .duplicateKey,
                             message: "the query returned key \(key.keyText ?? "?") more than once (a join that fans out?); the first row was kept",
                             column: nil))
                         written.sourceBytes += bytes
@@ -202,7 +202,7 @@ public enum PipelineRunner {
 
     /// Writes one sample; a value the encoding cannot hold (e.g. a float32 overflow) leaves the writer unchanged
     /// and comes back as a quarantine entry, like any other bad row. I/O failures end the run.
-    private static func writeSample(_ values: [String: MDSValue], to writer: MDSWriter) throws(ShardError) -> QuarantineEntry? {
+    private static func writeSample(_ values: SampleValues, to writer: MDSWriter) throws(ShardError) -> QuarantineEntry? {
         let failure: ShardError?
         do {
             try writer.write(values)
@@ -287,13 +287,7 @@ extension ISO8601DateFormatter {
 
 extension QuarantineEntry {
     init(sampleError error: ShardError, key: MDSValue?) {
-        let reason: String
-        switch error.code {
-        case .valueOutOfRange: reason = "value_out_of_range"
-        case .sampleTooLarge: reason = "sample_too_large"
-        default: reason = "invalid_value"
-        }
-        self.init(key: key?.keyText, reason: reason, message: error.message, column: error.column)
+        self.init(key: key?.keyText, reason: QuarantineReason(sampleError: error.code), message: error.message, column: error.column)
     }
 }
 

@@ -20,7 +20,7 @@ struct PassthroughTransform: ColumnTransform {
 
     func outputColumns(name: String, sourceType: SourceType) -> Result<[MDSColumn], TransformTypeError> {
         if let problem = mediaSourceCheck(sourceType) { return .failure(problem) }
-        return .success([MDSColumn(name: name, encoding: try! MDSEncoding(parsing: "bytes"))])
+        return .success([MDSColumn(name: name, encoding: .bytes)])
     }
 
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {
@@ -30,10 +30,10 @@ struct PassthroughTransform: ColumnTransform {
             case .bytes(let bytes): return [(name, .bytes(bytes))]
             case .file(let path):
                 guard let data = FileManager.default.contents(atPath: path) else {
-                    throw SampleRejection(reason: "media_file_not_found", message: "cannot read \(path)")
+                    throw SampleRejection(reason: .mediaFileNotFound, message: "cannot read \(path)")
                 }
                 guard data.count <= context.limits.maxInputBytes else {
-                    throw SampleRejection(reason: "media_too_large", message: "\(path) is \(data.count) bytes, over the \(context.limits.maxInputBytes)-byte limit")
+                    throw SampleRejection(reason: .mediaTooLarge, message: "\(path) is \(data.count) bytes, over the \(context.limits.maxInputBytes)-byte limit")
                 }
                 return [(name, .bytes(Array(data)))]
             }

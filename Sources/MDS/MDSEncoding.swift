@@ -164,6 +164,39 @@ public enum MDSEncoding: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension MDSEncoding {
+    /// Whether this is one of the scalar integer encodings (`int`, `int8`…`int64`, `uint8`…`uint64`).
+    public var isInteger: Bool { integerBounds != nil }
+
+    /// The one integer range check: whether `value` fits this integer encoding (false for every other encoding).
+    /// The writer and the pipeline's conversions both ask here, so they can never disagree.
+    public func holds(_ value: Int64) -> Bool {
+        guard let bounds = integerBounds, value >= bounds.min else { return false }
+        return bounds.max < 0 || value <= bounds.max
+    }
+
+    /// Whether `value` fits this integer encoding (false for every other encoding).
+    public func holds(_ value: UInt64) -> Bool {
+        guard let bounds = integerBounds else { return false }
+        return bounds.max < 0 ? true : value <= UInt64(bounds.max)
+    }
+
+    /// Smallest value, and largest one as an Int64 (-1 standing for UInt64.max, which Int64 cannot hold).
+    private var integerBounds: (min: Int64, max: Int64)? {
+        switch self {
+        case .int, .int64: (Int64.min, Int64.max)
+        case .int32: (Int64(Int32.min), Int64(Int32.max))
+        case .int16: (Int64(Int16.min), Int64(Int16.max))
+        case .int8: (Int64(Int8.min), Int64(Int8.max))
+        case .uint64: (0, -1)
+        case .uint32: (0, Int64(UInt32.max))
+        case .uint16: (0, Int64(UInt16.max))
+        case .uint8: (0, Int64(UInt8.max))
+        default: nil
+        }
+    }
+}
+
 extension Substring {
     /// Python's int() tolerates surrounding whitespace, and mosaicml parses shapes with it.
     var trimmingSpaces: Substring {
@@ -193,7 +226,7 @@ public struct MDSColumn: Sendable, Hashable {
 extension String {
     /// Python's `sorted()` on str: by Unicode code point, without Swift's canonical-equivalence rules, so the
     /// column order matches the one mosaicml writes.
-    static func codePointPrecedes(_ a: String, _ b: String) -> Bool {
+    public static func codePointPrecedes(_ a: String, _ b: String) -> Bool {
         a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
     }
 }

@@ -66,6 +66,13 @@ enum PythonJSON: Equatable {
     }
 }
 
+/// The JSON check every path shares (value conversion, defaults, label maps, and the writer itself), so a text
+/// accepted upstream is never refused at write time, nor the other way round.
+public enum MDSJSON {
+    /// Why `text` is not valid RFC 8259 JSON (with the byte offset), or nil when it is.
+    public static func syntaxProblem(in text: String) -> String? { JSONSyntaxChecker.problem(in: text) }
+}
+
 /// A strict RFC 8259 syntax check for `json` column values, without building any objects (values are checked
 /// once per sample, on the hot path). Python's reader would also accept NaN/Infinity and a few other
 /// extensions; we refuse them so the stored text is portable JSON.

@@ -17,6 +17,11 @@ struct MDSSampleCodec {
     /// Appends the encoded sample to `buffer` (which the caller empties first). On error `buffer` holds garbage
     /// but nothing else has changed, so the caller can drop the sample and go on.
     func encode(_ sample: [String: MDSValue], into buffer: inout [UInt8]) throws(ShardError) {
+        try encode(ordered: try ordered(sample), into: &buffer)
+    }
+
+    /// The sample's values in column order, or why the sample's keys are not exactly the columns.
+    func ordered(_ sample: [String: MDSValue]) throws(ShardError) -> [MDSValue] {
         if sample.count != columns.count {
             for key in sample.keys where !columns.contains(where: { $0.name == key }) {
                 throw ShardError(
@@ -25,15 +30,32 @@ struct MDSSampleCodec {
                         + columns.map(\.name).joined(separator: ", ") + ")")
             }
         }
-        let headerStart = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: 4 * variableCount))
-        var variableIndex = 0
-        for (index, column) in columns.enumerated() {
+        var values: [MDSValue] = []
+        values.reserveCapacity(columns.count)
+        for column in columns {
             guard let value = sample[column.name] else {
                 throw ShardError(
                     .missingColumn, column: column.name,
                     "sample has no value for column '\(column.name)' (\(column.encoding.name)); every column needs one")
             }
+            values.append(value)
+        }
+        return values
+    }
+
+    /// Like `encode(_:into:)` with the values already in column order (`columns`), as a pipeline that knows its
+    /// columns up front produces them: no dictionary built per sample, no hashing of column names.
+    func encode(ordered values: [MDSValue], into buffer: inout [UInt8]) throws(ShardError) {
+        guard values.count == columns.count else {
+            throw ShardError(
+                .missingColumn, "sample has \(values.count) values for \(columns.count) columns ("
+                    + columns.map(\.name).joined(separator: ", ") + ")")
+        }
+        let headerStart = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: 4 * variableCount))
+        var variableIndex = 0
+        for (index, column) in columns.enumerated() {
+            let value = values[index]
             let start = buffer.count
             try Self.encode(value, as: column.encoding, column: column.name, into: &buffer)
             let size = buffer.count - start

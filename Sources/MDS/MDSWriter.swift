@@ -130,8 +130,15 @@ public final class MDSWriter {
     /// on); any other error (I/O) is final and every later call repeats it.
     public func write(_ sample: [String: MDSValue]) throws(ShardError) {
         try checkOpen()
+        try write(orderedValues: try codec.ordered(sample))
+    }
+
+    /// `write(_:)` with the values in `columns` order (code point order of the names), one per column: what a
+    /// producer that knows its columns up front uses, so no dictionary is built and hashed per sample.
+    public func write(orderedValues values: [MDSValue]) throws(ShardError) {
+        try checkOpen()
         sampleBuffer.removeAll(keepingCapacity: true)
-        try codec.encode(sample, into: &sampleBuffer)
+        try codec.encode(ordered: values, into: &sampleBuffer)
         let cost = sampleBuffer.count + 4
         guard 8 + configJSON.count + cost <= Int(UInt32.max) else {
             throw ShardError(

@@ -50,8 +50,8 @@ extension PostgresValue {
         case .float64(let value): return Self.floatText(value.isNaN, value.isInfinite, value < 0, value.description)
         case .numeric(let text), .text(let text), .json(let text), .uuid(let text): return text
         case .bytea(let bytes): return "\\x" + Self.hex(bytes)
-        case .timestamptz(let microseconds): return Self.timestampText(microseconds)
-        case .date(let days): return Self.dateText(days)
+        case .timestamptz(let microseconds): return CalendarText.postgres(microsecondsSinceUnixEpoch: microseconds)
+        case .date(let days): return CalendarText.postgres(daysSinceUnixEpoch: days)
         case .textArray(let elements):
             let items = elements.map { element -> String in
                 guard let element else { return "NULL" }
@@ -81,77 +81,5 @@ extension PostgresValue {
             out.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    static func timestampText(_ microseconds: Int64) -> String {
-        if microseconds == infinity { return "infinity" }
-        if microseconds == negativeInfinity { return "-infinity" }
-        let perDay: Int64 = 86_400_000_000
-        let days = microseconds.floorDivided(by: perDay)
-        let inDay = microseconds - days * perDay
-        let (year, month, day) = CivilDate.fromDaysSinceUnixEpoch(days)
-        let seconds = inDay / 1_000_000
-        let fraction = inDay % 1_000_000
-        var text = yearText(year) + "-" + pad(month, 2) + "-" + pad(day, 2) + " "
-            + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
-        if fraction != 0 { text += "." + pad(fraction, 6) }
-        text += "+00"
-        if year <= 0 { text += " BC" }
-        return text
-    }
-
-    static func dateText(_ days: Int32) -> String {
-        if days == Int32.max { return "infinity" }
-        if days == Int32.min { return "-infinity" }
-        let (year, month, day) = CivilDate.fromDaysSinceUnixEpoch(Int64(days))
-        return yearText(year) + "-" + pad(month, 2) + "-" + pad(day, 2) + (year <= 0 ? " BC" : "")
-    }
-
-    /// PostgreSQL has no year 0: astronomical year 0 is 1 BC, -1 is 2 BC, and so on.
-    private static func yearText(_ year: Int64) -> String {
-        pad(year <= 0 ? 1 - year : year, 4)
-    }
-
-    private static func pad<T: BinaryInteger>(_ value: T, _ width: Int) -> String {
-        let digits = String(value)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
-    }
-}
-
-extension Int64 {
-    func floorDivided(by divisor: Int64) -> Int64 {
-        let quotient = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
-    }
-}
-
-/// Proleptic Gregorian calendar arithmetic (PostgreSQL uses it for all dates, including those before 1582).
-enum CivilDate {
-    private static let daysPer400Years: Int64 = 146_097
-    /// Days from 0000-03-01 to 1970-01-01. Counting from March puts the leap day at the end of the cycle.
-    private static let marchZeroToUnixEpoch: Int64 = 719_468
-
-    static func fromDaysSinceUnixEpoch(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let shifted = days + marchZeroToUnixEpoch
-        let cycle = shifted.floorDivided(by: daysPer400Years)
-        let dayOfCycle = shifted - cycle * daysPer400Years  // 0...146096
-        // Years into the cycle, correcting for the leap days of the 4-, 100- and 400-year rules.
-        let yearOfCycle = (dayOfCycle - dayOfCycle / 1460 + dayOfCycle / 36524 - dayOfCycle / 146_096) / 365
-        let dayOfYear = dayOfCycle - (365 * yearOfCycle + yearOfCycle / 4 - yearOfCycle / 100)  // from March 1st
-        let monthFromMarch = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
-        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
-        let year = yearOfCycle + cycle * 400 + (month <= 2 ? 1 : 0)
-        return (year, month, day)
-    }
-
-    static func daysSinceUnixEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let marchYear = month <= 2 ? year - 1 : year
-        let cycle = marchYear.floorDivided(by: 400)
-        let yearOfCycle = marchYear - cycle * 400
-        let monthFromMarch = (month + 9) % 12
-        let dayOfYear = (153 * monthFromMarch + 2) / 5 + day - 1
-        let dayOfCycle = yearOfCycle * 365 + yearOfCycle / 4 - yearOfCycle / 100 + dayOfYear
-        return cycle * daysPer400Years + dayOfCycle - marchZeroToUnixEpoch
     }
 }

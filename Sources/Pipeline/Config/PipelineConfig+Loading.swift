@@ -135,10 +135,11 @@ extension PipelineConfig {
             } else {
                 var value = ValueTransform()
                 if let (text, location) = reader.string("encoding", issues: &issues) {
-                    if (try? MDSEncoding(parsing: text)) == nil {
+                    if let parsed = try? MDSEncoding(parsing: text) {
+                        value.encoding = parsed
+                    } else {
                         issues.add("unknown MDS encoding '\(text)' (e.g. str, bytes, int64, float32, json, jpeg, png, ndarray:uint8)", at: location)
                     }
-                    value.encoding = text
                 }
                 value.defaultText = reader.string("default", issues: &issues)?.0
                 transform = value

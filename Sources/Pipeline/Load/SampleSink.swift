@@ -37,7 +37,7 @@ final class SampleSink {
             let key = values[SamplePlan.keyColumnName]
             if duplicates.isRepeat(key: key, cursor: cursor) {
                 try reject(QuarantineEntry(
-                    key: key?.keyText, reason: "duplicate_key",
+                    key: key?.keyText, reason: .duplicateKey,
                     message: "the query returned key \(key?.keyText ?? "?") more than once (a join that fans out?); the first row was kept",
                     column: nil))
                 return
@@ -93,7 +93,7 @@ final class SampleSink {
 
     /// Writes one sample; a value the encoding cannot hold (e.g. a float32 overflow) leaves the writer unchanged
     /// and comes back as a quarantine entry, like any other bad row. I/O failures end the run.
-    private func write(_ values: [String: MDSValue], to writer: MDSWriter) throws(ShardError) -> QuarantineEntry? {
+    private func write(_ values: SampleValues, to writer: MDSWriter) throws(ShardError) -> QuarantineEntry? {
         do {
             try writer.write(values)
             return nil
@@ -106,13 +106,7 @@ final class SampleSink {
 
 extension QuarantineEntry {
     init(sampleError error: ShardError, key: MDSValue?) {
-        let reason: String
-        switch error.code {
-        case .valueOutOfRange: reason = "value_out_of_range"
-        case .sampleTooLarge: reason = "sample_too_large"
-        default: reason = "invalid_value"
-        }
-        self.init(key: key?.keyText, reason: reason, message: error.message, column: error.column)
+        self.init(key: key?.keyText, reason: QuarantineReason(sampleError: error.code), message: error.message, column: error.column)
     }
 }
 

@@ -2,19 +2,28 @@ import Foundation
 
 /// Runs a blocking transform on dedicated worker threads (never Swift's cooperative pool: FFmpeg and libpq calls
 /// block) and hands results back in submission order, so the same input always gives byte-identical shards.
-/// At most `window` items are in flight between `submit` and `next`, which bounds memory whatever the source size:
-/// a producer faster than the workers or the consumer blocks in `submit`.
+///
+/// Work moves between threads in batches, never item by item: a producer submits a batch, one worker transforms
+/// all of it, and the consumer takes the whole result batch under one lock and then hands out its items without
+/// locking. With rows of a few hundred bytes, one lock round trip (and the futex calls of waking a thread) per row
+/// cost more than the row's own work; per batch they vanish. The producer decides the batch size (large items come
+/// one per batch, so media still spreads over every worker).
+///
+/// At most `window` batches are in flight between `submit` and `next`, which bounds memory whatever the source
+/// size: a producer faster than the workers or the consumer blocks in `submit`.
+///
+/// Threads: any number of producers may submit (in the order they want the results), one consumer calls `next`.
 final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Sendable {
     struct Cancelled: Error {}
 
     private let condition = NSCondition()
     private let transform: @Sendable (Input) -> Output
     private let window: Int
-    /// Submitted, not yet started; keys run contiguously from `nextToStart`. A dictionary, so a started item's
-    /// input is released at once (its bytes can be large).
-    private var pending: [Int: Input] = [:]
+    /// Submitted, not yet started; keys run contiguously from `nextToStart`. A dictionary, so a started batch's
+    /// inputs are released at once (their bytes can be large).
+    private var pending: [Int: [Input]] = [:]
     private var nextToStart = 0
-    private var results: [Int: Output] = [:]
+    private var results: [Int: [Output]] = [:]
     private var nextToAssign = 0
     private var nextToDeliver = 0
     private var inputFinished = false
@@ -22,7 +31,12 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
     private var threads: [Thread] = []
     private var runningWorkers = 0
 
+    /// The consumer's current batch, reversed so that `popLast` hands out items in order and releases each one as
+    /// it goes. Touched by the consumer thread only, without the lock.
+    private var delivering: [Output] = []
+
     init(workers: Int, window: Int, transform: @escaping @Sendable (Input) -> Output) {
+        precondition(workers >= 1, "a parallel map needs at least one worker")
         self.transform = transform
         self.window = max(window, workers)
         runningWorkers = workers
@@ -35,13 +49,19 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
         }
     }
 
-    /// Blocks while the window is full. Throws `Cancelled` once the consumer gave up, so the producer stops reading.
+    /// One item as a batch of its own.
     func submit(_ input: Input) throws(Cancelled) {
+        try submit(batch: [input])
+    }
+
+    /// Blocks while the window is full. Throws `Cancelled` once the consumer gave up, so the producer stops reading.
+    func submit(batch: [Input]) throws(Cancelled) {
+        guard !batch.isEmpty else { return }
         condition.lock()
         defer { condition.unlock() }
         while nextToAssign - nextToDeliver >= window && !cancelled { condition.wait() }
         if cancelled { throw Cancelled() }
-        pending[nextToAssign] = input
+        pending[nextToAssign] = batch
         nextToAssign += 1
         condition.broadcast()
     }
@@ -54,7 +74,8 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
         condition.unlock()
     }
 
-    /// Stops everything: workers exit after their current item, `submit` throws, `next` returns nil.
+    /// Stops everything: workers exit after their current batch, `submit` throws, `next` returns nil once the batch
+    /// the consumer already holds is used up.
     func cancel() {
         condition.lock()
         cancelled = true
@@ -64,18 +85,35 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
 
     /// The next result in submission order; nil when input is finished and all were delivered, or on cancel.
     func next() -> Output? {
+        if let output = delivering.popLast() { return output }
+        guard var batch = nextBatch() else { return nil }
+        batch.reverse()
+        delivering = batch
+        return delivering.popLast()
+    }
+
+    /// The next whole batch of results, in submission order; nil at the end or on cancel.
+    func nextBatch() -> [Output]? {
+        precondition(delivering.isEmpty, "nextBatch would skip the items next() has not handed out yet")
         condition.lock()
         defer { condition.unlock() }
         while true {
             if cancelled { return nil }
-            if let output = results.removeValue(forKey: nextToDeliver) {
+            if let batch = results.removeValue(forKey: nextToDeliver) {
                 nextToDeliver += 1
                 condition.broadcast()
-                return output
+                return batch
             }
             if inputFinished && nextToDeliver == nextToAssign { return nil }
             condition.wait()
         }
+    }
+
+    /// Batches submitted and not yet taken by the consumer (never more than the window); for tests and metrics.
+    var inFlightBatches: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return nextToAssign - nextToDeliver
     }
 
     /// Waits for the workers to exit; call after finish or cancel.
@@ -98,14 +136,21 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
                 return
             }
             let sequence = nextToStart
-            let input = pending.removeValue(forKey: sequence)!
+            var inputs = pending.removeValue(forKey: sequence)!
             nextToStart += 1
             condition.unlock()
 
-            let output = transform(input)
+            var outputs: [Output] = []
+            outputs.reserveCapacity(inputs.count)
+            // Inputs are released one by one as they are transformed, so a batch never holds both forms of a large
+            // item longer than its own transform does.
+            inputs.reverse()
+            while let input = inputs.popLast() {
+                outputs.append(transform(input))
+            }
 
             condition.lock()
-            results[sequence] = output
+            results[sequence] = outputs
             condition.broadcast()
             condition.unlock()
         }

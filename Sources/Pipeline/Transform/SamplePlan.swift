@@ -48,7 +48,7 @@ struct SamplePlan: Sendable {
         }
 
         var outputs: [Output] = []
-        var mdsColumns = [MDSColumn(name: Self.keyColumnName, encoding: try! MDSEncoding(parsing: "str"))]
+        var mdsColumns = [MDSColumn(name: Self.keyColumnName, encoding: .str)]
         var produced: [String: SourceLocation] = [:]
         for column in config.columns {
             for extra in column.transform.extraSourceColumns {
@@ -96,6 +96,7 @@ struct SamplePlan: Sendable {
             for extra in output.transform.extraSourceColumns { _ = names.firstIndex(of: extra).map(position) }
         }
         self.selectedColumns = selected
-        self.mdsColumns = mdsColumns.sorted { $0.name < $1.name }
+        // The order MDS stores them in (code points, as mosaicml's Python sort), so a sample's values need no reordering.
+        self.mdsColumns = mdsColumns.sorted { String.codePointPrecedes($0.name, $1.name) }
     }
 }

@@ -32,8 +32,7 @@ struct AudioPCMTransform: ColumnTransform {
 
     func outputColumns(name: String, sourceType: SourceType) -> Result<[MDSColumn], TransformTypeError> {
         if let problem = mediaSourceCheck(sourceType) { return .failure(problem) }
-        let encoding = output == .bytes ? "bytes" : "ndarray:\(dtype.rawValue)"
-        return .success([MDSColumn(name: name, encoding: try! MDSEncoding(parsing: encoding))])
+        return .success([MDSColumn(name: name, encoding: output == .bytes ? .bytes : .ndarray(dtype: dtype))])
     }
 
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {
@@ -43,7 +42,7 @@ struct AudioPCMTransform: ColumnTransform {
         let pcm: PCMAudio
         do { pcm = try Media.audioPCM(input, options: options, limits: context.limits) } catch { throw SampleRejection(media: error) }
         guard pcm.frameCount > 0 else {
-            throw SampleRejection(reason: "media_no_audio", message: "no audio sample falls inside the requested window")
+            throw SampleRejection(reason: .mediaNoAudio, message: "no audio sample falls inside the requested window")
         }
         switch output {
         case .bytes: return [(name, .bytes(pcm.data))]

@@ -34,11 +34,11 @@ enum SourceType: String, Sendable, Equatable {
 
 /// Why one row could not become a sample. It goes to the version's quarantine file; the run goes on.
 public struct SampleRejection: Error, Sendable, Equatable {
-    /// A stable snake_case code that data engineers can group by.
-    public var reason: String
+    /// Written to the quarantine file as its stable snake_case code.
+    public var reason: QuarantineReason
     public var message: String
 
-    public init(reason: String, message: String) {
+    public init(reason: QuarantineReason, message: String) {
         self.reason = reason
         self.message = message
     }
@@ -70,6 +70,19 @@ extension ColumnTransform {
     var extraSourceColumns: [String] { [] }
 }
 
+/// A transform that writes exactly one MDS value, under the output column's own name (plain values, label maps).
+/// The row processor calls `value` directly and puts the result in its precomputed slot: no per-row array of
+/// (name, value) pairs and no lookup by name, which matters for rows of a few hundred bytes.
+protocol SingleValueTransform: ColumnTransform {
+    func value(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> MDSValue
+}
+
+extension SingleValueTransform {
+    func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {
+        [(name, try self.value(value, sourceType: sourceType, row: row, name: name, context: context))]
+    }
+}
+
 struct TransformTypeError: Error {
     var message: String
 }
@@ -99,13 +112,13 @@ func mediaInput(_ value: PostgresValue, context: TransformContext) throws(Sample
         return .bytes(bytes)
     case .text(let path):
         guard let root = context.mediaRoot else {
-            throw SampleRejection(reason: "media_path_without_root", message: "a path column needs media.root in the pipeline file")
+            throw SampleRejection(reason: .mediaPathWithoutRoot, message: "a path column needs media.root in the pipeline file")
         }
         do { return try root.resolve(path) } catch { throw SampleRejection(media: error) }
     case .null:
-        throw SampleRejection(reason: "null_value", message: "the media column is NULL")
+        throw SampleRejection(reason: .nullValue, message: "the media column is NULL")
     default:
-        throw SampleRejection(reason: "invalid_value", message: "a media column must be bytea or a text path")
+        throw SampleRejection(reason: .invalidValue, message: "a media column must be bytea or a text path")
     }
 }
 
@@ -117,8 +130,7 @@ func mediaSourceCheck(_ sourceType: SourceType) -> TransformTypeError? {
 extension SampleRejection {
     /// Media failures keep FFmpeg's classification, prefixed so they group apart from value problems.
     init(media error: MediaError) {
-        let snake = error.reason.rawValue.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression).lowercased()
-        self.init(reason: "media_\(snake)", message: error.message)
+        self.init(reason: QuarantineReason(media: error.reason), message: error.message)
     }
 }
 
@@ -171,14 +183,14 @@ struct WindowColumns: Sendable {
                 return v * unitSeconds
             default: break
             }
-            throw SampleRejection(reason: "invalid_window", message: "window column '\(column)' must be a number")
+            throw SampleRejection(reason: .invalidWindow, message: "window column '\(column)' must be a number")
         }
         let start = try seconds(startColumn)
         let end = try seconds(endColumn)
         if start == nil && end == nil { return nil }
         let from = max(0, start ?? 0)
         if let end, end <= from {
-            throw SampleRejection(reason: "invalid_window", message: "window end \(end)s is not after its start \(from)s")
+            throw SampleRejection(reason: .invalidWindow, message: "window end \(end)s is not after its start \(from)s")
         }
         return TimeWindow(startSeconds: from, endSeconds: end)
     }

@@ -27,8 +27,7 @@ struct ImageTransform: ColumnTransform {
 
     func outputColumns(name: String, sourceType: SourceType) -> Result<[MDSColumn], TransformTypeError> {
         if let problem = mediaSourceCheck(sourceType) { return .failure(problem) }
-        let encoding = options.format == .png ? "png" : "jpeg"
-        return .success([MDSColumn(name: name, encoding: try! MDSEncoding(parsing: encoding))])
+        return .success([MDSColumn(name: name, encoding: options.format == .png ? .png : .jpeg)])
     }
 
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {

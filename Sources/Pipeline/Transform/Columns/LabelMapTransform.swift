@@ -3,12 +3,26 @@ import MDS
 
 /// Maps a label's text (e.g. a user's "wrong_text" flag) to the value a trainer wants (e.g. a class id).
 /// An unmapped label takes `default`, or quarantines the row so a new label never slips in silently.
-struct LabelMapTransform: ColumnTransform {
+struct LabelMapTransform: SingleValueTransform {
     static let key = "label_map"
 
     var values: [String: String]
     var defaultText: String?
-    var encoding: String
+    var encoding: MDSEncoding
+    /// `values` and `default` converted once, at load time, so a row costs one dictionary lookup and no parsing.
+    /// Empty when a value does not fit `encoding` (reported by `outputColumns`, which stops the run before any row).
+    private var mapped: [String: MDSValue] = [:]
+    private var mappedDefault: MDSValue?
+
+    init(values: [String: String], defaultText: String?, encoding: MDSEncoding) {
+        self.values = values
+        self.defaultText = defaultText
+        self.encoding = encoding
+        if conversionProblem == nil {
+            for (label, text) in values { mapped[label] = try? convertText(text, to: encoding) }
+            mappedDefault = defaultText.flatMap { try? convertText($0, to: encoding) }
+        }
+    }
 
     static func parse(_ options: ConfigNode, column: String, issues: inout ConfigIssues) -> LabelMapTransform? {
         guard var reader = MappingReader(options, issues: &issues) else { return nil }
@@ -29,31 +43,37 @@ struct LabelMapTransform: ColumnTransform {
         }
         let defaultText = reader.string("default", issues: &issues)?.0
         let allIntegers = values.values.allSatisfy { Int64($0) != nil } && (defaultText.map { Int64($0) != nil } ?? true)
-        var encoding = allIntegers ? "int64" : "str"
+        var encoding: MDSEncoding = allIntegers ? .int64 : .str
         if let (text, location) = reader.string("encoding", issues: &issues) {
-            if (try? MDSEncoding(parsing: text)) == nil || text.hasPrefix("ndarray") {
-                issues.add("'\(options.path).encoding' must be a scalar MDS encoding such as int32 or str, found '\(text)'", at: location)
+            if let parsed = try? MDSEncoding(parsing: text), !parsed.isNDArray {
+                encoding = parsed
             } else {
-                encoding = text
+                issues.add("'\(options.path).encoding' must be a scalar MDS encoding such as int32 or str, found '\(text)'", at: location)
             }
         }
         reader.reportUnknownKeys(issues: &issues)
         return LabelMapTransform(values: values, defaultText: defaultText, encoding: encoding)
     }
 
+    /// The first mapped value (or the default) that does not fit `encoding`, with why.
+    private var conversionProblem: String? {
+        for text in values.values.sorted() + [defaultText].compactMap({ $0 }) {
+            do { _ = try convertText(text, to: encoding) } catch {
+                return "mapped value '\(text)' does not fit encoding \(encoding.name): \(error.message)"
+            }
+        }
+        return nil
+    }
+
     func outputColumns(name: String, sourceType: SourceType) -> Result<[MDSColumn], TransformTypeError> {
         guard [.text, .int16, .int32, .int64, .bool].contains(sourceType) else {
             return .failure(TransformTypeError(message: "label_map reads text or integer labels, not \(sourceType.rawValue)"))
         }
-        for text in Array(values.values) + [defaultText].compactMap({ $0 }) {
-            do { _ = try convertText(text, to: encoding) } catch {
-                return .failure(TransformTypeError(message: "mapped value '\(text)' does not fit encoding \(encoding): \(error.message)"))
-            }
-        }
-        return .success([MDSColumn(name: name, encoding: try! MDSEncoding(parsing: encoding))])
+        if let conversionProblem { return .failure(TransformTypeError(message: conversionProblem)) }
+        return .success([MDSColumn(name: name, encoding: encoding)])
     }
 
-    func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {
+    func value(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> MDSValue {
         let label: String?
         switch value {
         case .text(let s): label = s
@@ -63,9 +83,16 @@ struct LabelMapTransform: ColumnTransform {
         case .bool(let b): label = b ? "true" : "false"
         default: label = nil
         }
-        guard let mapped = label.flatMap({ values[$0] }) ?? defaultText else {
-            throw SampleRejection(reason: "unmapped_label", message: "label \(label.map { "'\($0)'" } ?? "NULL") of column '\(name)' is not in label_map.values")
+        guard let mapped = label.flatMap({ mapped[$0] }) ?? mappedDefault else {
+            throw SampleRejection(reason: .unmappedLabel, message: "label \(label.map { "'\($0)'" } ?? "NULL") of column '\(name)' is not in label_map.values")
         }
-        return [(name, try convertText(mapped, to: encoding))]
+        return mapped
+    }
+}
+
+private extension MDSEncoding {
+    var isNDArray: Bool {
+        if case .ndarray = self { return true }
+        return false
     }
 }

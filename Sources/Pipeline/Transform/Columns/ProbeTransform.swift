@@ -15,11 +15,11 @@ struct ProbeTransform: ColumnTransform {
     enum Field: String, CaseIterable {
         case container, duration, video_codec, width, height, fps, rotation, audio_codec, sample_rate, channels
 
-        var encoding: String {
+        var encoding: MDSEncoding {
             switch self {
-            case .container, .video_codec, .audio_codec: return "str"
-            case .duration, .fps: return "float64"
-            case .width, .height, .rotation, .sample_rate, .channels: return "int32"
+            case .container, .video_codec, .audio_codec: return .str
+            case .duration, .fps: return .float64
+            case .width, .height, .rotation, .sample_rate, .channels: return .int32
             }
         }
 
@@ -63,7 +63,7 @@ struct ProbeTransform: ColumnTransform {
 
     func outputColumns(name: String, sourceType: SourceType) -> Result<[MDSColumn], TransformTypeError> {
         if let problem = mediaSourceCheck(sourceType) { return .failure(problem) }
-        return .success(fields.map { MDSColumn(name: "\(name)_\($0.rawValue)", encoding: try! MDSEncoding(parsing: $0.encoding)) })
+        return .success(fields.map { MDSColumn(name: "\(name)_\($0.rawValue)", encoding: $0.encoding) })
     }
 
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {

@@ -33,7 +33,7 @@ struct VideoFramesTransform: ColumnTransform {
 
     func outputColumns(name: String, sourceType: SourceType) -> Result<[MDSColumn], TransformTypeError> {
         if let problem = mediaSourceCheck(sourceType) { return .failure(problem) }
-        return .success([MDSColumn(name: name, encoding: try! MDSEncoding(parsing: "ndarray:uint8"))])
+        return .success([MDSColumn(name: name, encoding: .ndarray(dtype: .uint8))])
     }
 
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {
@@ -43,7 +43,7 @@ struct VideoFramesTransform: ColumnTransform {
         let tensor: FrameTensor
         do { tensor = try Media.videoFrames(input, options: options, limits: context.limits) } catch { throw SampleRejection(media: error) }
         guard tensor.frames > 0 else {
-            throw SampleRejection(reason: "media_no_frames", message: "no frame falls inside the requested window")
+            throw SampleRejection(reason: .mediaNoFrames, message: "no frame falls inside the requested window")
         }
         let array = NDArray(dtype: .uint8, shape: [tensor.frames, tensor.height, tensor.width, tensor.channels], data: tensor.pixels)
         return [(name, .ndarray(array))]

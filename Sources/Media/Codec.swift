@@ -45,6 +45,14 @@ enum FrameVerdict {
 /// What consumes decoded frames; `~Copyable` so sinks can own scalers and resamplers.
 protocol FrameSink: ~Copyable {
     mutating func consume(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> FrameVerdict
+    /// Whether the frame of a packet with this pts and duration (stream time base; `noPTS`/0 when unknown) could
+    /// be used. Asked only by a decoder opened with `skipUnwantedFrames`; when false, the packet is still decoded if
+    /// other frames reference it, only a non-reference frame is skipped.
+    func wants(pts: Int64, duration: Int64) -> Bool
+}
+
+extension FrameSink where Self: ~Copyable {
+    func wants(pts: Int64, duration: Int64) -> Bool { true }
 }
 
 struct DecodeStats {
@@ -72,11 +80,16 @@ struct Decoder: ~Copyable {
     let context: UnsafeMutablePointer<AVCodecContext>
     let streamIndex: Int
     let codecName: String
+    /// `DecodeMode.fast`: non-reference frames the sink does not want are not decoded.
+    let skipsUnwantedFrames: Bool
 
-    private init(context: UnsafeMutablePointer<AVCodecContext>, streamIndex: Int, codecName: String) {
+    private init(
+        context: UnsafeMutablePointer<AVCodecContext>, streamIndex: Int, codecName: String, skipsUnwantedFrames: Bool
+    ) {
         self.context = context
         self.streamIndex = streamIndex
         self.codecName = codecName
+        self.skipsUnwantedFrames = skipsUnwantedFrames
     }
 
     deinit {
@@ -84,7 +97,7 @@ struct Decoder: ~Copyable {
         avcodec_free_context(&pointer)
     }
 
-    static func open(_ demuxer: Demuxer, stream index: Int) throws(MediaError) -> Decoder {
+    static func open(_ demuxer: Demuxer, stream index: Int, mode: DecodeMode = .exact) throws(MediaError) -> Decoder {
         let stream = demuxer.stream(index)
         let par = stream.pointee.codecpar!
         let name = cString(avcodec_get_name(par.pointee.codec_id)) ?? "unknown"
@@ -94,7 +107,7 @@ struct Decoder: ~Copyable {
         guard let context = avcodec_alloc_context3(codec) else {
             throw MediaError(.decodeFailed, "out of memory (decoder for stream \(index))")
         }
-        let decoder = Decoder(context: context, streamIndex: index, codecName: name)
+        let decoder = Decoder(context: context, streamIndex: index, codecName: name, skipsUnwantedFrames: mode == .fast)
         var result = avcodec_parameters_to_context(context, par)
         if result < 0 {
             throw MediaError(.decodeFailed, "cannot configure the \(name) decoder of stream \(index): \(averrorText(result))")
@@ -103,6 +116,13 @@ struct Decoder: ~Copyable {
         // The pipeline runs many decodes in parallel; codec threads would only add contention and start-up cost.
         context.pointee.thread_count = 1
         context.pointee.max_pixels = Int64(demuxer.limits.maxPixels)
+        if mode == .fast {
+            // Deblocking is a large share of H.264/HEVC decoding; skipping it on every frame lets the error of one
+            // reference frame carry into the next until a keyframe, which stays small within a GOP (see
+            // `DecodeMode.fast`'s PSNR). FLAG2_FAST allows the decoder's own non-bit-exact shortcuts.
+            context.pointee.skip_loop_filter = AVDISCARD_ALL
+            context.pointee.flags2 |= AV_CODEC_FLAG2_FAST
+        }
         result = avcodec_open2(context, codec, nil)
         if result < 0 {
             if demuxer.log.exceededMaxPixels {
@@ -139,6 +159,12 @@ struct Decoder: ~Copyable {
             }
             stats.packets += 1
             let position = packet.pointer.pointee.pts
+            if skipsUnwantedFrames {
+                // With one codec thread the decoder decodes inside avcodec_send_packet, so setting this per packet
+                // applies to exactly this packet's frame.
+                let wanted = sink.wants(pts: position, duration: packet.pointer.pointee.duration)
+                context.pointee.skip_frame = wanted ? AVDISCARD_DEFAULT : AVDISCARD_NONREF
+            }
             var sent = avcodec_send_packet(context, packet.pointer)
             if sent == averrorEAGAIN {
                 // The decoder wants its output taken before more input; then the same packet goes in again.

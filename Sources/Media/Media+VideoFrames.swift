@@ -24,7 +24,7 @@ extension Media {
         guard let index = demuxer.firstStream(of: AVMEDIA_TYPE_VIDEO) else {
             throw MediaError(.noVideoStream, "\(demuxer.source.label) (\(demuxer.containerName)) has no video stream")
         }
-        let decoder = try Decoder.open(demuxer, stream: index)
+        let decoder = try Decoder.open(demuxer, stream: index, mode: options.decode)
         demuxer.discardAll(except: index)
         let start = options.window?.startSeconds ?? 0
         if start > 0 {
@@ -153,6 +153,19 @@ struct VideoSampler: ~Copyable, FrameSink {
         while !done && sampleTime(nextSample) < limit - VideoSampler.epsilon {
             try emitHeld()
         }
+    }
+
+    /// Fast decoding: whether some sample time falls in the packet's frame's span [pts, pts + duration), so the
+    /// sampler could take it. Unknown timestamps, and the frames before the first one is held (it stands in for sample
+    /// times before the stream starts), are always wanted. Generous by `epsilon` at both ends.
+    func wants(pts: Int64, duration: Int64) -> Bool {
+        guard heldTime != nil, pts != noPTS, duration > 0, timeBase.den != 0 else { return true }
+        let time = Double(pts) * Double(timeBase.num) / Double(timeBase.den) - demuxer.startSeconds
+        let span = Double(duration) * Double(timeBase.num) / Double(timeBase.den)
+        let k = max(0, Int(((time - VideoSampler.epsilon - start) * options.fps).rounded(.up)))
+        guard k < options.maxFrames else { return false }
+        let t = sampleTime(k)
+        return t < end && t < time + span + VideoSampler.epsilon
     }
 
     private func frameSeconds(_ frame: UnsafeMutablePointer<AVFrame>) -> Double? {

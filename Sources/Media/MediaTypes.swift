@@ -72,6 +72,17 @@ public struct TimeWindow: Sendable, Equatable {
     }
 }
 
+/// How faithfully `videoFrames` decodes.
+public enum DecodeMode: String, Sendable, CaseIterable {
+    /// Every frame decoded as the codec specifies: the frames are bit-identical to the ffmpeg CLI's.
+    case exact
+    /// For training data that does not need bit-exact pixels. The same frames are picked (same timestamps, same
+    /// count), but the in-loop deblocking filter is skipped, the decoder may take non-bit-exact shortcuts
+    /// (`AV_CODEC_FLAG2_FAST`), and non-reference frames (B-frames) that no output frame is taken from are not
+    /// decoded at all. Pixels differ slightly from `exact` (about 40 dB PSNR on typical H.264; tested ≥ 30 dB).
+    case fast
+}
+
 public struct VideoFramesOptions: Sendable {
     public var fps: Double
     public var width: Int
@@ -80,10 +91,11 @@ public struct VideoFramesOptions: Sendable {
     public var pixelFormat: PixelFormat
     public var maxFrames: Int
     public var window: TimeWindow?
+    public var decode: DecodeMode
 
     public init(
         fps: Double, width: Int, height: Int, resize: ResizeMode = .pad, pixelFormat: PixelFormat = .rgb24,
-        maxFrames: Int, window: TimeWindow? = nil
+        maxFrames: Int, window: TimeWindow? = nil, decode: DecodeMode = .exact
     ) {
         self.fps = fps
         self.width = width
@@ -92,6 +104,7 @@ public struct VideoFramesOptions: Sendable {
         self.pixelFormat = pixelFormat
         self.maxFrames = maxFrames
         self.window = window
+        self.decode = decode
     }
 }
 

@@ -3,6 +3,8 @@ import Postgres
 import MDS
 
 /// Frames sampled by timestamp at a fixed rate, resized, as a uint8 tensor shaped (T, H, W, C).
+/// `decode: fast` (default `exact`) picks the same frames but decodes them faster and not bit-exactly: see
+/// `DecodeMode.fast`.
 struct VideoFramesTransform: ColumnTransform {
     static let key = "video_frames"
 
@@ -21,11 +23,13 @@ struct VideoFramesTransform: ColumnTransform {
         let resize = reader.choice("resize", among: resizeModes, issues: &issues) ?? .pad
         let pixelFormat = reader.choice("pixel_format", among: [PixelFormat.rgb24, .gray8], issues: &issues) ?? .rgb24
         let maxFrames = reader.int("max_frames", range: 1...10_000, issues: &issues) ?? 64
+        // `fast` is opt-in: frames that are not bit-exact must be a decision of whoever owns the dataset.
+        let decode = reader.choice("decode", among: [DecodeMode.exact, .fast], issues: &issues) ?? .exact
         let window = reader.node("window").flatMap { WindowColumns.parse($0, issues: &issues) }
         reader.reportUnknownKeys(issues: &issues)
         guard let fps, let width, let height else { return nil }
         return VideoFramesTransform(
-            options: VideoFramesOptions(fps: fps, width: width, height: height, resize: resize, pixelFormat: pixelFormat, maxFrames: maxFrames, window: nil),
+            options: VideoFramesOptions(fps: fps, width: width, height: height, resize: resize, pixelFormat: pixelFormat, maxFrames: maxFrames, window: nil, decode: decode),
             window: window)
     }
 

@@ -49,10 +49,14 @@ protocol FrameSink: ~Copyable {
     /// be used. Asked only by a decoder opened with `skipUnwantedFrames`; when false, the packet is still decoded if
     /// other frames reference it, only a non-reference frame is skipped.
     func wants(pts: Int64, duration: Int64) -> Bool
+    /// Whether any frame of a packet with this dts or a later one could still be used; when false (asked only with
+    /// `skipUnwantedFrames`), the decoder is flushed and reading stops (`DecodeStats.stoppedEarly`).
+    func wantsMore(dts: Int64) -> Bool
 }
 
 extension FrameSink where Self: ~Copyable {
     func wants(pts: Int64, duration: Int64) -> Bool { true }
+    func wantsMore(dts: Int64) -> Bool { true }
 }
 
 struct DecodeStats {
@@ -65,6 +69,8 @@ struct DecodeStats {
     var readError: Int32?
     /// Every packet was read and the decoder drained (not stopped early by the sink).
     var reachedEnd = false
+    /// Reading stopped because no later packet could be used (`FrameSink.wantsMore`); the decoder was drained.
+    var stoppedEarly = false
 
     mutating func note(_ code: Int32, _ message: String) {
         errors += 1
@@ -157,6 +163,11 @@ struct Decoder: ~Copyable {
                 av_packet_unref(packet.pointer)
                 continue
             }
+            if skipsUnwantedFrames && !sink.wantsMore(dts: packet.pointer.pointee.dts) {
+                av_packet_unref(packet.pointer)
+                stats.stoppedEarly = true
+                break
+            }
             stats.packets += 1
             let position = packet.pointer.pointee.pts
             if skipsUnwantedFrames {
@@ -185,7 +196,7 @@ struct Decoder: ~Copyable {
         }
         avcodec_send_packet(context, nil)
         if try drain(frame, demuxer, &stats, &sink) == .stop { return stats }
-        stats.reachedEnd = true
+        stats.reachedEnd = !stats.stoppedEarly
         return stats
     }
 

@@ -10,8 +10,8 @@ extension Media {
     /// round(maxDuration × rate) of them. Samples are never placed by their own (rounded) timestamps: a stream is
     /// one contiguous run of what the decoder gives, as with the ffmpeg CLI. Where the container's time base is
     /// coarser than a sample (Matroska, WebM, FLV: 1 ms), a window starting later than 60 s is reached by seeking
-    /// and is then placed within half a millisecond; everywhere else windows are sample-exact. Channel mixing (e.g. stereo to mono) uses swresample's default matrix, the
-    /// one the ffmpeg CLI uses for `-ac`.
+    /// and is then placed within half a millisecond; everywhere else windows are sample-exact. Channel mixing (e.g.
+    /// stereo to mono) uses swresample's default matrix, the one the ffmpeg CLI uses for `-ac`.
     public static func audioPCM(
         _ input: MediaInput, options: AudioOptions, limits: MediaLimits
     ) throws(MediaError) -> PCMAudio {

@@ -35,6 +35,8 @@ extension Media {
         try demuxer.finish(stats, stream: index, decodedEnd: sampler.decodedEnd, what: "video frames")
         if stats.reachedEnd {
             try sampler.finish()
+        } else if stats.stoppedEarly, let declaredEnd = sampler.declaredEnd {
+            try sampler.finish(videoEnd: declaredEnd)
         }
         return sampler.tensor
     }
@@ -90,6 +92,11 @@ struct VideoSampler: ~Copyable, FrameSink {
     private var pixels: [UInt8] = []
     private var timestamps: [Double] = []
     private let frameBytes: Int
+    /// Fast decoding: where the stream's header says the video ends, and the last sample time before it. Packets
+    /// decoded after that time cannot be used, so decoding stops there instead of running to the end only to learn
+    /// where the video ends. Nil in exact mode and when the container declares no duration for the stream.
+    let declaredEnd: Double?
+    private let lastSampleTime: Double?
 
     init(demuxer: Demuxer, stream index: Int, options: VideoFramesOptions) throws(MediaError) {
         self.demuxer = demuxer
@@ -104,6 +111,14 @@ struct VideoSampler: ~Copyable, FrameSink {
         orientation = Orientation.of(stream: stream)
         held = try Frame()
         frameBytes = options.width * options.height * options.pixelFormat.channels
+        if options.decode == .fast, let declared = demuxer.declaredDuration(stream: index), declared > start {
+            let last = min(options.maxFrames, Int(((min(end, declared) - start) * options.fps).rounded(.up))) - 1
+            declaredEnd = declared
+            lastSampleTime = last >= 0 ? start + Double(last) / options.fps : nil
+        } else {
+            declaredEnd = nil
+            lastSampleTime = nil
+        }
     }
 
     private var done: Bool {
@@ -145,11 +160,12 @@ struct VideoSampler: ~Copyable, FrameSink {
         return .more
     }
 
-    /// After the last frame: the remaining sample times up to where the video ends.
-    mutating func finish() throws(MediaError) {
+    /// After the last frame: the remaining sample times up to where the video ends, which is where the last decoded
+    /// frame ends, or `videoEnd` when decoding stopped early (fast mode, see `declaredEnd`).
+    mutating func finish(videoEnd: Double? = nil) throws(MediaError) {
         guard let decodedEnd else { return }
         // A last frame of unknown duration still covers its own instant.
-        let limit = min(end, max(decodedEnd, (heldTime ?? 0) + 2 * VideoSampler.epsilon))
+        let limit = min(end, max(videoEnd ?? decodedEnd, (heldTime ?? 0) + 2 * VideoSampler.epsilon))
         while !done && sampleTime(nextSample) < limit - VideoSampler.epsilon {
             try emitHeld()
         }
@@ -166,6 +182,14 @@ struct VideoSampler: ~Copyable, FrameSink {
         guard k < options.maxFrames else { return false }
         let t = sampleTime(k)
         return t < end && t < time + span + VideoSampler.epsilon
+    }
+
+    /// Fast decoding: a packet decoded after the last sample time presents a frame after it (pts ≥ dts), and so does
+    /// every packet after it; none can be used.
+    func wantsMore(dts: Int64) -> Bool {
+        guard let lastSampleTime, heldTime != nil, dts != noPTS, timeBase.den != 0 else { return true }
+        let time = Double(dts) * Double(timeBase.num) / Double(timeBase.den) - demuxer.startSeconds
+        return time <= lastSampleTime + VideoSampler.epsilon
     }
 
     private func frameSeconds(_ frame: UnsafeMutablePointer<AVFrame>) -> Double? {

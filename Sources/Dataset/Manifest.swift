@@ -21,10 +21,43 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     public var quarantine: QuarantineSummary
     public var stats: RunStats
     public var redactions: [Redaction]
+    /// The source snapshot the run read in, for commit-order-safe incremental runs (nil in versions of etl 0.1).
+    public var source: SourceSnapshotRecord?
+    /// The file listing every (cursor, key) this run consumed, so a later run can tell a late-committed row from one
+    /// it already published (nil in versions of etl 0.1).
+    public var rowsFile: String?
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", dataset, version, parent, runId = "run_id", createdAt = "created_at"
         case toolVersion = "tool_version", pipeline, cursor, counts, splits, columns, quarantine, stats, redactions
+        case source, rowsFile = "rows_file"
+    }
+
+    /// What a run knew about the source's transactions when it read. Transactions invisible to this snapshot — still in
+    /// flight, or started later — are the only ones whose rows a later run may still find below `cursor.to`.
+    public struct SourceSnapshotRecord: Codable, Sendable, Equatable {
+        /// `pg_current_snapshot()` as text: `xmin:xmax:xip,…`.
+        public var snapshot: String
+        public var xmin: Int64
+        public var xmax: Int64
+        /// The source's clock (`clock_timestamp()`) just after the snapshot was taken, µs since 1970 UTC.
+        public var takenAt: Int64
+        /// The start of the oldest transaction open on the source just before the snapshot (or the time of that look,
+        /// if none was open), µs since 1970 UTC; nil where it cannot be known (a hot standby, sessions hidden from this
+        /// role, prepared transactions).
+        public var oldestTransactionStart: Int64?
+        public var standby: Bool
+        enum CodingKeys: String, CodingKey {
+            case snapshot, xmin, xmax, takenAt = "taken_at", oldestTransactionStart = "oldest_transaction_start", standby
+        }
+        public init(snapshot: String, xmin: Int64, xmax: Int64, takenAt: Int64, oldestTransactionStart: Int64?, standby: Bool) {
+            self.snapshot = snapshot
+            self.xmin = xmin
+            self.xmax = xmax
+            self.takenAt = takenAt
+            self.oldestTransactionStart = oldestTransactionStart
+            self.standby = standby
+        }
     }
 
     public struct PipelineInfo: Codable, Sendable, Equatable {
@@ -46,11 +79,16 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
         public var type: String
         public var from: String?
         public var to: String?
-        public init(column: String, type: String, from: String?, to: String?) {
+        /// This run also read rows with cursor in (revisit_from, from] that no earlier version had published: rows of
+        /// transactions that committed after the previous run had read past their cursor value.
+        public var revisitFrom: String?
+        enum CodingKeys: String, CodingKey { case column, type, from, to, revisitFrom = "revisit_from" }
+        public init(column: String, type: String, from: String?, to: String?, revisitFrom: String? = nil) {
             self.column = column
             self.type = type
             self.from = from
             self.to = to
+            self.revisitFrom = revisitFrom
         }
     }
 
@@ -164,6 +202,8 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
         self.quarantine = quarantine
         self.stats = stats
         self.redactions = []
+        self.source = nil
+        self.rowsFile = nil
     }
 
     public func encoded() throws -> Data {

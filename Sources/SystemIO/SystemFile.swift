@@ -138,3 +138,10 @@ extension Array where Element == UInt8 {
         return try result.get()
     }
 }
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeMutableBytes` keeping the typed error, for other modules reading into a buffer.
+    public mutating func withSystemMutableBytesPublic<R>(_ body: (UnsafeMutableRawBufferPointer) throws(SystemError) -> R) throws(SystemError) -> R {
+        try withSystemMutableBytes(body)
+    }
+}

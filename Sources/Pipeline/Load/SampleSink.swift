@@ -12,6 +12,8 @@ final class SampleSink {
     private let writerOptions: MDSWriterOptions
     private let listener: (RunEvent) -> Void
     private let quarantine: QuarantineFile
+    /// Every (cursor, key) consumed, so a later run re-reading below this version's cursor skips them.
+    private let rowsFile: PublishedRowsFile.Writer
     private var writers: [String: MDSWriter] = [:]
     private var duplicates = DuplicateKeyFilter<MDSValue?, PostgresValue>()
 
@@ -26,15 +28,25 @@ final class SampleSink {
         self.writerOptions = writerOptions
         self.listener = listener
         quarantine = try QuarantineFile(directory: staged.workDirectory)
+        do { rowsFile = try PublishedRowsFile.Writer(path: "\(staged.workDirectory)/\(PublishedRowsFile.fileName)") } catch {
+            throw DatasetError(error)
+        }
     }
 
     func consume(_ row: ProcessedRow) throws {
+        if case .alreadyPublished = row {
+            progress.alreadyPublished += 1
+            return
+        }
         progress.rowsRead += 1
         switch row {
+        case .alreadyPublished:
+            break
         case .sample(let split, let values, let cursor, let bytes):
             progress.sourceBytes += bytes
             lastCursor = cursor
             let key = values[SamplePlan.keyColumnName]
+            try record(cursor, key: key?.keyText)
             if duplicates.isRepeat(key: key, cursor: cursor) {
                 try reject(QuarantineEntry(
                     key: key?.keyText, reason: .duplicateKey,
@@ -50,6 +62,7 @@ final class SampleSink {
         case .rejected(let entry, let cursor, let bytes):
             progress.sourceBytes += bytes
             lastCursor = cursor
+            try record(cursor, key: entry.key)
             try reject(entry)
         }
     }
@@ -67,6 +80,8 @@ final class SampleSink {
             }
             sealed[split] = entries
         }
+        do { try rowsFile.close() } catch { throw DatasetError(error) }
+        try staged.stage(PublishedRowsFile.fileName)
         try quarantine.close()
         if quarantine.count > 0 {
             try staged.stage(QuarantineFile.fileName)
@@ -75,6 +90,11 @@ final class SampleSink {
         }
         return (sealed, .init(count: quarantine.count, byReason: quarantine.byReason,
                               file: quarantine.count > 0 ? QuarantineFile.fileName : nil))
+    }
+
+    private func record(_ cursor: PostgresValue, key: String?) throws {
+        guard let point = CursorPoint(cursor) else { return }
+        do { try rowsFile.append(PublishedRow(cursor: point, key: key)) } catch { throw DatasetError(error) }
     }
 
     private func writer(for split: String) throws -> MDSWriter {

@@ -54,7 +54,8 @@ public enum PipelineRunner {
         let store = try DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset)
         let lock = TestHooks.skipLock ? nil : try store.lock(runId: runId)
         defer { withExtendedLifetime(lock) {} }
-        for leftover in store.removeAbandonedStaging() {
+        // Only with the lock held is every staging directory abandoned (a test that skips the lock keeps them).
+        for leftover in lock == nil ? [] : store.removeAbandonedStaging() {
             emit(.notice("removed \(leftover) left by an interrupted run"))
         }
         if let repaired = store.repairPointers() { emit(.notice(repaired)) }
@@ -71,14 +72,22 @@ public enum PipelineRunner {
         if let parent {
             try checkCompatible(parent: parent.manifest, plan: source.plan, columns: columns, config: config)
         }
-        emit(.planned(estimatedRows: source.estimatedRows(after: cursorFrom)))
+        // One REPEATABLE READ READ ONLY transaction from here to the end of the read: one snapshot, no writes.
+        let snapshot = try SourceSnapshot.begin(on: source.connection)
+        let revisit = try planRevisit(store: store, parent: parent, source: source)
+        if let notice = revisit.notice { emit(.notice(notice)) }
+        emit(.planned(estimatedRows: source.estimatedRows(after: revisit.after)))
 
         let staged = try store.stageVersion(runId: runId)
         do {
-            let (sealed, quarantine, rowsProgress, cursorTo) = try extractTransformLoad(
-                source: source, cursorFrom: cursorFrom, config: config, options: options, staged: staged, emit: emit,
-                started: started)
+            let (sealed, quarantine, rowsProgress, lastCursor) = try extractTransformLoad(
+                source: source, after: revisit.after, window: revisit.window, config: config, options: options,
+                staged: staged, emit: emit, started: started)
+            try SourceSnapshot.finish(on: source.connection)
             progress = rowsProgress
+            // Rows found in the re-read window lie below the parent's cursor: the cursor never moves back.
+            var cursorTo = lastCursor?.textForParameter
+            if let last = lastCursor.flatMap(CursorPoint.init), let top = revisit.top, last <= top { cursorTo = cursorFrom }
             guard progress.rowsRead > 0 else {
                 staged.discard()
                 emit(.finished(.nothingNew(latest: parentName, progress)))
@@ -92,10 +101,13 @@ public enum PipelineRunner {
                 cursor: .init(column: config.source.cursorColumn, type: source.plan.cursorType, from: cursorFrom, to: cursorTo ?? cursorFrom),
                 columns: columns, rowsRead: progress.rowsRead, quarantine: quarantine,
                 durationSeconds: Date().timeIntervalSince(started), sourceBytes: progress.sourceBytes)
-            let built: VersionBuilder.Version
+            var built: VersionBuilder.Version
             do { built = try VersionBuilder(parent: parent, splitNames: config.split.names).build(run: run, sealed: sealed) } catch {
                 throw DatasetError(.corrupt, path: store.location, error.description)
             }
+            built.manifest.source = snapshot
+            built.manifest.rowsFile = PublishedRowsFile.fileName
+            if revisit.after != cursorFrom { built.manifest.cursor.revisitFrom = revisit.after }
             try store.assemble(built, into: staged)
             TestHooks.pause(at: .beforeCommit)
             try staged.commit(as: version, expectedLatest: latest)
@@ -111,9 +123,9 @@ public enum PipelineRunner {
     /// Streams the new rows through the parallel transform into the sink; returns the sealed shards, the quarantine
     /// summary, the counts, and the cursor of the last row read.
     private static func extractTransformLoad(
-        source: PreparedSource, cursorFrom: String?, config: PipelineConfig, options: RunOptions, staged: any StagedVersion,
-        emit: @escaping (RunEvent) -> Void, started: Date
-    ) throws -> ([String: [MDSShardEntry]], DatasetManifest.QuarantineSummary, RunProgress, String?) {
+        source: PreparedSource, after: String?, window: PublishedWindow?, config: PipelineConfig, options: RunOptions,
+        staged: any StagedVersion, emit: @escaping (RunEvent) -> Void, started: Date
+    ) throws -> ([String: [MDSShardEntry]], DatasetManifest.QuarantineSummary, RunProgress, PostgresValue?) {
         let context = TransformContext(
             mediaRoot: try config.media.mediaRoot.map { root throws(MediaError) in try MediaRoot(root) },
             limits: MediaLimits(
@@ -121,15 +133,19 @@ public enum PipelineRunner {
                 maxDurationSeconds: config.media.maxDurationSeconds, decodeTimeBudgetSeconds: config.media.decodeTimeoutSeconds))
         let processor = RowProcessor(plan: source.plan, splits: SplitAssigner(config.split), context: context)
         let workers = options.workers ?? config.media.workers
-        let map = OrderedParallelMap<PostgresRow, ProcessedRow>(workers: workers, window: workers * 2 + 2) { processor.process($0) }
+        let map = OrderedParallelMap<PostgresRow, ProcessedRow>(workers: workers, window: workers * 2 + 2) { row in
+            // A row a version already holds is not transformed again (it may be a clip to decode).
+            if let window, window.holds(row) { return .alreadyPublished }
+            return processor.process(row)
+        }
         var writerOptions = MDSWriterOptions(sizeLimit: config.shards.sizeLimit, zstdLevel: config.shards.zstdLevel, hashes: config.shards.hashes)
         writerOptions.naming = .contentAddressed
         if !writerOptions.hashes.contains(.sha256) { writerOptions.hashes.append(.sha256) }
         let sink = try SampleSink(staged: staged, columns: source.plan.mdsColumns, writerOptions: writerOptions, listener: emit)
 
         // libpq blocks, so the source is read on a thread of its own while this thread writes shards.
-        let reader = SourceReader(connection: source.connection, sql: source.sql(after: cursorFrom),
-                                  parameters: cursorFrom.map { [$0] } ?? [], map: map)
+        let reader = SourceReader(connection: source.connection, sql: source.sql(after: after),
+                                  parameters: after.map { [$0] } ?? [], map: map)
         reader.start()
         var lastReport = Date()
         do {
@@ -158,7 +174,41 @@ public enum PipelineRunner {
         var progress = sink.progress
         progress.elapsedSeconds = Date().timeIntervalSince(started)
         emit(.progress(progress))  // the final counts, so a progress display ends at what was read
-        return (sealed, quarantine, progress, sink.lastCursor?.textForParameter)
+        return (sealed, quarantine, progress, sink.lastCursor)
+    }
+
+    struct Revisit {
+        /// Rows with cursor > after are read.
+        var after: String?
+        /// The parent's cursor.to as a point (nil without parent).
+        var top: CursorPoint?
+        var window: PublishedWindow?
+        var notice: String?
+    }
+
+    /// Where this run starts reading (see RevisitPlan) and the already-published rows of the re-read window.
+    private static func planRevisit(store: any DatasetStore, parent: VersionBuilder.Parent?, source: PreparedSource) throws -> Revisit {
+        guard let parent, let to = parent.manifest.cursor.to else { return Revisit(after: parent?.manifest.cursor.to) }
+        var history = [parent.manifest]
+        for name in try store.versions().reversed() where VersionName.number(name)! < VersionName.number(parent.manifest.version)! {
+            history.append(try store.manifest(of: name))
+        }
+        let plan = RevisitPlan.plan(history: history)
+        let type = source.plan.cursorType
+        let top = try SourceSnapshot.point(to, type: type, on: source.connection)
+        guard let top, plan.after != to, !plan.publishedIn.isEmpty else {
+            return Revisit(after: plan.after == nil && plan.publishedIn.isEmpty ? to : plan.after, top: top, notice: plan.notice)
+        }
+        let after = try plan.after.flatMap { try SourceSnapshot.point($0, type: type, on: source.connection) }
+        var files: [String] = []
+        for version in plan.publishedIn {
+            let manifest = history.first { $0.version == version }
+            guard let rowsFile = manifest?.rowsFile, let directory = store.localDirectory(of: version) else { continue }
+            files.append("\(directory)/\(rowsFile)")
+        }
+        let window = try PublishedWindow(files: files, after: after, top: top, cursorIndex: source.plan.cursorIndex,
+                                         keyIndex: source.plan.keyIndex)
+        return Revisit(after: plan.after, top: top, window: window, notice: plan.notice)
     }
 
     static func describeColumns(_ plan: SamplePlan, config: PipelineConfig) -> [DatasetManifest.ColumnInfo] {

@@ -36,6 +36,8 @@ public struct RunProgress: Sendable, Equatable {
     public var quarantined = 0
     public var sourceBytes = 0
     public var shardsSealed = 0
+    /// Rows of the re-read window below the previous cursor that a version already holds (skipped, not counted as read).
+    public var alreadyPublished = 0
     public var elapsedSeconds = 0.0
     public init() {}
 }

@@ -5,6 +5,8 @@ import MDS
 enum ProcessedRow: Sendable {
     case sample(split: String, values: SampleValues, cursor: PostgresValue, sourceBytes: Int)
     case rejected(QuarantineEntry, cursor: PostgresValue, sourceBytes: Int)
+    /// A row of the re-read window below the previous cursor that a version already holds (see RevisitPlan).
+    case alreadyPublished
 }
 
 /// The names of a sample's columns in the order MDS stores them (code point order), shared by every sample of a run.

@@ -17,7 +17,9 @@ struct ValidateCommand: ParsableCommand {
         do { config = try PipelineConfig.load(path: pipeline.path) } catch { throw fail(error, context: pipeline.path) }
         do { try PipelineValidator.checkOutputRoot(config) } catch { throw fail(error, context: pipeline.path) }
         if !offline {
-            do { try PipelineValidator.checkAgainstSource(config) } catch { throw fail(error, context: pipeline.path) }
+            let warnings: [String]
+            do { warnings = try PipelineValidator.checkAgainstSource(config) } catch { throw fail(error, context: pipeline.path) }
+            for warning in warnings { printError("etl: \(pipeline.path): warning: \(warning)") }
         }
         print("\(pipeline.path): ok (\(config.columns.count) columns → dataset '\(config.dataset)'\(offline ? "; query not checked" : ""))")
     }

@@ -146,3 +146,23 @@ final class Flag: @unchecked Sendable {
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
 }
+
+@Suite struct ScanWarningTests {
+    @Test func validateWarnsWhenTheCursorCannotUseAnIndexAndNotWhenItCan() throws {
+        let ws = try Workspace("seqscan")
+        try ws.sql("CREATE TABLE $S.events (id bigserial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT now(), note text)")
+        try ws.sql("INSERT INTO $S.events (note) SELECT 'n' || g FROM generate_series(1, 5000) g")
+        try ws.sql("ANALYZE $S.events")
+        try ws.writePipeline("byts", ExactlyOnceTests.pipeline.replacingOccurrences(of: "CURSOR", with: "ts").replacingOccurrences(of: "name: fb", with: "name: byts"))
+        try ws.writePipeline("byid", ExactlyOnceTests.pipeline.replacingOccurrences(of: "CURSOR", with: "id").replacingOccurrences(of: "name: fb", with: "name: byid"))
+        let unindexed = try ws.etl("validate", "byts")
+        #expect(unindexed.status == 0, "a warning, not an error: \(unindexed.output)")
+        #expect(unindexed.stderr.contains("warning: the cursor predicate on 'ts' cannot use an index on \(ws.schema).events"), "\(unindexed.stderr)")
+        let indexed = try ws.etl("validate", "byid")
+        #expect(indexed.status == 0 && !indexed.stderr.contains("warning"), "\(indexed.output)")
+        try ws.sql("CREATE INDEX ON $S.events (ts)")
+        try ws.sql("ANALYZE $S.events")
+        let fixed = try ws.etl("validate", "byts")
+        #expect(fixed.status == 0 && !fixed.stderr.contains("warning"), "\(fixed.output)")
+    }
+}

@@ -64,3 +64,22 @@ import Testing
         #expect(CursorPoint.integer(3) < CursorPoint.decimal("3.01"))
     }
 }
+
+@Suite struct RetryPolicyTests {
+    @Test func delaysGrowExponentiallyWithJitterAndACap() {
+        let policy = RetryPolicy(attempts: 6, initialDelaySeconds: 1, maxDelaySeconds: 10)
+        #expect(policy.delay(beforeRetry: 1, unit: 1) == 1)
+        #expect(policy.delay(beforeRetry: 1, unit: 0) == 0.5)
+        #expect(policy.delay(beforeRetry: 3, unit: 1) == 4)
+        #expect(policy.delay(beforeRetry: 5, unit: 1) == 10, "capped")
+        #expect(policy.delay(beforeRetry: 60, unit: 0.5) == 7.5, "no overflow far out")
+    }
+
+    @Test func onlyTransientSourceFaultsAreRetried() {
+        #expect(RetryPolicy.shouldRetry(RunFailureReport(category: .unreachable, isRetryable: true, message: "")))
+        #expect(RetryPolicy.shouldRetry(RunFailureReport(category: .query, isRetryable: true, message: "40001")))
+        #expect(!RetryPolicy.shouldRetry(RunFailureReport(category: .query, isRetryable: false, message: "42601")))
+        #expect(!RetryPolicy.shouldRetry(RunFailureReport(category: .locked, isRetryable: true, message: "")))
+        #expect(!RetryPolicy.shouldRetry(RunFailureReport(category: .write, isRetryable: true, message: "ENOSPC")))
+    }
+}

@@ -89,13 +89,20 @@ extension PipelineConfig {
         let query = reader.string("query", required: true, issues: &issues)
         let cursor = reader.string("cursor_column", required: true, issues: &issues)
         let key = reader.string("key_column", required: true, issues: &issues)
+        var retry = RetryPolicy.default
+        if let node = reader.node("retry"), var retryReader = MappingReader(node, issues: &issues) {
+            if let attempts = retryReader.int("attempts", range: 0...100, issues: &issues) { retry.attempts = attempts }
+            if let delay = retryReader.double("initial_delay_s", range: 0...3_600, issues: &issues) { retry.initialDelaySeconds = delay }
+            if let delay = retryReader.double("max_delay_s", range: 0...86_400, issues: &issues) { retry.maxDelaySeconds = delay }
+            retryReader.reportUnknownKeys(issues: &issues)
+        }
         reader.reportUnknownKeys(issues: &issues)
         guard let query, let cursor, let key else { return nil }
         var sql = query.0.trimmingCharacters(in: .whitespacesAndNewlines)
         while sql.hasSuffix(";") { sql = String(sql.dropLast()).trimmingCharacters(in: .whitespacesAndNewlines) }
         if sql.isEmpty { issues.add("source.query is empty", at: query.1) }
         return SourceConfig(connection: connection, connectionLocation: connectionLocation, query: sql, queryLocation: query.1, cursorColumn: cursor.0,
-                            cursorLocation: cursor.1, keyColumn: key.0, keyLocation: key.1)
+                            cursorLocation: cursor.1, keyColumn: key.0, keyLocation: key.1, retry: retry)
     }
 
     private static func decodeColumns(_ node: ConfigNode, issues: inout ConfigIssues) -> [ColumnConfig] {

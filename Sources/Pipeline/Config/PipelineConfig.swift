@@ -32,6 +32,8 @@ public struct SourceConfig: Sendable {
     /// The column that identifies a source row; written to every sample as `__key__`.
     public var keyColumn: String
     public var keyLocation: SourceLocation
+    /// `source.retry`: how transient faults of the source are retried.
+    public var retry: RetryPolicy = .default
 }
 
 public struct ColumnConfig: Sendable {

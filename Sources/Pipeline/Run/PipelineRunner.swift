@@ -38,12 +38,24 @@ public enum PipelineRunner {
 
     public static func run(_ config: PipelineConfig, options: RunOptions = RunOptions()) throws -> RunOutcome {
         let emit: (RunEvent) -> Void = { event in for listener in options.listeners { listener.handle(event) } }
-        var progress = RunProgress()
-        do {
-            return try runStages(config, options: options, emit: emit, progress: &progress)
-        } catch {
-            emit(.finished(.failed(RunFailureReport(error), progress)))
-            throw error
+        var retry = 0
+        while true {
+            var progress = RunProgress()
+            do {
+                return try runStages(config, options: options, emit: emit, progress: &progress)
+            } catch {
+                let report = RunFailureReport(error)
+                retry += 1
+                guard RetryPolicy.shouldRetry(report), retry <= config.source.retry.attempts else {
+                    emit(.finished(.failed(report, progress)))
+                    throw error
+                }
+                // Nothing was published and the lock is released: the next attempt starts over from the cursor.
+                let delay = config.source.retry.delay(beforeRetry: retry, unit: Double.random(in: 0...1))
+                emit(.notice(String(format: "retry %d of %d in %.1f s after: %@", retry, config.source.retry.attempts, delay,
+                                    report.message.split(separator: "\n").first.map(String.init) ?? report.message)))
+                Thread.sleep(forTimeInterval: delay)
+            }
         }
     }
 

@@ -54,19 +54,20 @@ struct MDSSampleCodec {
         let headerStart = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: 4 * variableCount))
         var variableIndex = 0
-        for (index, column) in columns.enumerated() {
-            let value = values[index]
+        // By index, without binding elements: a copied value or column retains its strings, which were made on
+        // another thread (a contended reference count on every sample).
+        for index in columns.indices {
             let start = buffer.count
-            try Self.encode(value, as: column.encoding, column: column.name, into: &buffer)
+            try Self.encode(values[index], as: columns[index].encoding, column: columns[index].name, into: &buffer)
             let size = buffer.count - start
             if let fixed = fixedSizes[index] {
                 // Every encoder writes exactly the fixed size; this guards the invariant the layout rests on.
-                precondition(size == fixed, "MDS encoder wrote \(size) bytes for fixed-size \(column.encoding.name)")
+                precondition(size == fixed, "MDS encoder wrote \(size) bytes for fixed-size \(columns[index].encoding.name)")
             } else {
                 guard size <= Int(UInt32.max) else {
                     throw ShardError(
-                        .sampleTooLarge, column: column.name,
-                        "value of column '\(column.name)' is \(size) bytes; MDS stores lengths as u32 (max 4 GiB)")
+                        .sampleTooLarge, column: columns[index].name,
+                        "value of column '\(columns[index].name)' is \(size) bytes; MDS stores lengths as u32 (max 4 GiB)")
                 }
                 buffer.withUnsafeMutableBytes { bytes in
                     bytes.storeBytes(

@@ -59,8 +59,17 @@ public final class MDSWriter {
     private var shardSize: Int
     private var nextShardIndex: Int
     private var entries: [MDSShardEntry] = []
-    /// The shard being written out in the background, if any.
-    private var finalizing: ShardFinalization?
+    /// Shards being written out in the background, oldest first; at most `concurrentFinalizations`.
+    private var finalizing: [ShardFinalization] = []
+    /// Compressors no finalization is using. Each shard in flight owns one (a ZSTD_CCtx serves one frame at a
+    /// time); the first is `compressor`, more are made on demand, up to `concurrentFinalizations`.
+    private lazy var idleCompressors: [ZstdCompressor] = compressor.map { [$0] } ?? []
+
+    /// Two shards may be compressed, hashed and synced at once. zstd is most of a shard's cost, and with one
+    /// finalizer it was the slowest stage of a small-row run (a single thread compressing behind every other
+    /// stage, and alone for the last shard); two spread it over the cores. Memory stays bounded: per shard in
+    /// flight, one spool file on disk, a compressor and two 1 MiB buffers.
+    static let concurrentFinalizations = 2
 
     private enum State {
         case open
@@ -119,7 +128,7 @@ public final class MDSWriter {
 
     deinit {
         // A shard still being written out must be done before the caller may discard the directory.
-        finalizing?.done.wait()
+        for finalization in finalizing { finalization.done.wait() }
         if case .finished = state { return }
         // An abandoned writer leaves no shard half-written; the spool goes (its descriptor closes with it).
         MDSFile.removeIfPresent(spool.path)
@@ -210,12 +219,14 @@ public final class MDSWriter {
         spoolBuffer.removeAll(keepingCapacity: true)
     }
 
-    /// Hands the open shard to the background finalizer and starts a new spool, so compressing, hashing and
-    /// syncing one shard overlaps with extracting and encoding the next. At most one shard is being finalized
-    /// at a time (memory and disk use stay bounded); its entry, or its error, is collected first.
+    /// Hands the open shard to a background finalizer and starts a new spool, so compressing, hashing and
+    /// syncing a shard overlaps with extracting and encoding the next. At most `concurrentFinalizations` shards
+    /// are being finalized at a time (memory and disk use stay bounded); when that many are, the oldest's entry, or
+    /// its error, is collected first. Entries are collected in shard order.
     private func closeShard() throws(ShardError) {
         try flushSpool()
-        try collectFinalizedShard()
+        if finalizing.count >= Self.concurrentFinalizations { try collectOldestFinalizedShard() }
+        let shardCompressor = try takeCompressor()
         let rawName = "shard.\(Self.zeroPadded(nextShardIndex)).mds"
         let storedName = compressor == nil ? rawName : rawName + ".zstd"
         var closing = try MDSFile.createExclusive(
@@ -225,9 +236,9 @@ public final class MDSWriter {
         let job = ClosedShard(
             spool: closing, spoolLength: spoolLength, sampleSizes: shardSampleSizes, shardSize: shardSize,
             rawName: rawName, storedName: storedName, naming: options.naming, directory: directory, configJSON: configJSON,
-            compressor: compressor, hashes: hashes, columns: columns, options: options)
-        let finalization = ShardFinalization()
-        finalizing = finalization
+            compressor: shardCompressor, hashes: hashes, columns: columns, options: options)
+        let finalization = ShardFinalization(compressor: shardCompressor)
+        finalizing.append(finalization)
         Self.finalizerQueue.async {
             finalization.result = Result { () throws(ShardError) in try job.write() }
             finalization.done.signal()
@@ -238,15 +249,27 @@ public final class MDSWriter {
         spoolLength = 0
     }
 
-    /// Waits for the shard being finalized, if any, and records its entry (or rethrows its failure).
+    /// Waits for every shard being finalized and records their entries in order (or rethrows the first failure).
     private func collectFinalizedShard() throws(ShardError) {
-        guard let finalization = finalizing else { return }
+        while !finalizing.isEmpty { try collectOldestFinalizedShard() }
+    }
+
+    /// Waits for the oldest shard being finalized, takes back its compressor and records its entry.
+    private func collectOldestFinalizedShard() throws(ShardError) {
+        let finalization = finalizing.removeFirst()
         finalization.done.wait()
-        finalizing = nil
+        if let used = finalization.compressor { idleCompressors.append(used) }
         switch finalization.result! {
         case .success(let entry): entries.append(entry)
         case .failure(let error): throw error
         }
+    }
+
+    /// A compressor no shard in flight uses, or nil when shards are stored uncompressed.
+    private func takeCompressor() throws(ShardError) -> ZstdCompressor? {
+        guard let level = options.zstdLevel, compressor != nil else { return nil }
+        if let idle = idleCompressors.popLast() { return idle }
+        return try ZstdCompressor(level: level, path: directory.path)
     }
 
     /// Finalization runs on threads of its own, never Swift's cooperative pool: it blocks on disk and zstd.
@@ -259,8 +282,8 @@ public final class MDSWriter {
     }
 }
 
-/// A shard whose samples are complete, waiting to be written out. Owns its spool file, and uses the writer's
-/// compressor only while no other shard of the same writer is being finalized (the writer guarantees it).
+/// A shard whose samples are complete, waiting to be written out. Owns its spool file, and the compressor it is
+/// given until the writer collects it (no other shard uses that compressor meanwhile).
 private final class ClosedShard: @unchecked Sendable {
     private var spool: MDSFile
     private let spoolLength: Int
@@ -375,4 +398,8 @@ private final class ClosedShard: @unchecked Sendable {
 private final class ShardFinalization: @unchecked Sendable {
     let done = DispatchSemaphore(value: 0)
     var result: Result<MDSShardEntry, ShardError>?
+    /// The compressor this shard uses until it is collected.
+    let compressor: ZstdCompressor?
+
+    init(compressor: ZstdCompressor?) { self.compressor = compressor }
 }

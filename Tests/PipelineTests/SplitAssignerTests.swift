@@ -96,3 +96,24 @@ func loadPipeline(_ yaml: String) throws -> PipelineConfig {
     defer { try? FileManager.default.removeItem(atPath: path) }
     return try PipelineConfig.load(path: path, environment: [:], workingDirectory: "/tmp")
 }
+
+@Suite struct SourceQueryTests {
+    private let query = SourceQuery(userQuery: "SELECT id, note FROM t WHERE note <> 'costs $1 > $1::int8'", cursorColumn: "id", keyColumn: "id")
+
+    @Test func theCursorLiteralReplacesOnlyTheWrappersParameter() {
+        let sql = query.sql(selecting: ["id", "note"], after: "int8")
+        let inlined = SourceQuery.inliningCursor(sql, literal: "'41'")
+        #expect(inlined == """
+            SELECT etl_source."id", etl_source."note" FROM (
+            SELECT id, note FROM t WHERE note <> 'costs $1 > $1::int8'
+            ) AS etl_source
+            WHERE etl_source."id" IS NOT NULL AND etl_source."id" > '41'::int8
+            ORDER BY etl_source."id", etl_source."id"
+            """)
+    }
+
+    @Test func anythingElseIsLeftToParameterBinding() {
+        #expect(SourceQuery.inliningCursor(query.sql(selecting: ["id"], after: nil), literal: "'1'") == nil)
+        #expect(SourceQuery.inliningCursor("SELECT $1::int8", literal: "'1'") == nil)
+    }
+}

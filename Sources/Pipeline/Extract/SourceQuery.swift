@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 
 /// The user's query wrapped so that rows come in a stable order (cursor, then key: same input, same shards) and,
@@ -18,8 +19,26 @@ struct SourceQuery {
         if let cursorType {
             sql += " AND etl_source.\(quoteIdentifier(cursorColumn)) > $1::\(cursorType)"
         }
-        sql += "\nORDER BY etl_source.\(quoteIdentifier(cursorColumn)), etl_source.\(quoteIdentifier(keyColumn))"
+        sql += "\n" + Self.orderByPrefix + "\(quoteIdentifier(cursorColumn)), etl_source.\(quoteIdentifier(keyColumn))"
         return sql
+    }
+
+    private static let orderByPrefix = "ORDER BY etl_source."
+
+    /// `sql` as made by `sql(selecting:after:)`, with its cursor parameter `$1` replaced by `literal` (already escaped
+    /// by the connection), or nil when `sql` is not exactly of that shape. Statements that cannot take parameters
+    /// (COPY) need the value inline; only the wrapper's own predicate is touched, never the user's text: the
+    /// predicate is recognized at the one place the wrapper puts it, right before its final ORDER BY line.
+    static func inliningCursor(_ sql: String, literal: String) -> String? {
+        guard let orderBy = sql.range(of: "\n" + orderByPrefix, options: .backwards) else { return nil }
+        let head = sql[..<orderBy.lowerBound]
+        for type in cursorTypes {
+            let placeholder = " > $1::" + type
+            if head.hasSuffix(placeholder) {
+                return head.dropLast(placeholder.count) + " > " + literal + "::" + type + sql[orderBy.lowerBound...]
+            }
+        }
+        return nil
     }
 }
 

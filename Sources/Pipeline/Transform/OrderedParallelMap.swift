@@ -31,8 +31,8 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
     private var threads: [Thread] = []
     private var runningWorkers = 0
 
-    /// The consumer's current batch, reversed so that `popLast` hands out items in order and releases each one as
-    /// it goes. Touched by the consumer thread only, without the lock.
+    /// The consumer's current batch, last item first (workers build it that way), so that `popLast` hands out
+    /// items in order and releases each one as it goes. Touched by the consumer thread only, without the lock.
     private var delivering: [Output] = []
 
     init(workers: Int, window: Int, transform: @escaping @Sendable (Input) -> Output) {
@@ -86,8 +86,7 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
     /// The next result in submission order; nil when input is finished and all were delivered, or on cancel.
     func next() -> Output? {
         if let output = delivering.popLast() { return output }
-        guard var batch = nextBatch() else { return nil }
-        batch.reverse()
+        guard let batch = nextReversedBatch() else { return nil }
         delivering = batch
         return delivering.popLast()
     }
@@ -95,6 +94,10 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
     /// The next whole batch of results, in submission order; nil at the end or on cancel.
     func nextBatch() -> [Output]? {
         precondition(delivering.isEmpty, "nextBatch would skip the items next() has not handed out yet")
+        return nextReversedBatch()?.reversed()
+    }
+
+    private func nextReversedBatch() -> [Output]? {
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -140,11 +143,11 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
             nextToStart += 1
             condition.unlock()
 
+            // Last input first: each input is released as soon as it is transformed (a batch never holds both forms
+            // of a large item longer than its own transform does), and the outputs come out last first, which is
+            // the order the consumer pops them in. Nothing is reversed or copied on either side.
             var outputs: [Output] = []
             outputs.reserveCapacity(inputs.count)
-            // Inputs are released one by one as they are transformed, so a batch never holds both forms of a large
-            // item longer than its own transform does.
-            inputs.reverse()
             while let input = inputs.popLast() {
                 outputs.append(transform(input))
             }

@@ -22,7 +22,11 @@ final class SampleLayout: Sendable {
 
 /// One sample's values, one per column of the layout, in the writer's column order.
 struct SampleValues: Sendable {
-    let layout: SampleLayout
+    /// Unowned and unretained: samples are made by the million on worker threads and dropped on the writer's, and
+    /// retaining one shared object per sample from several threads makes its reference count a contended cache
+    /// line. The `RowProcessor` that made the sample keeps the layout alive, and a run holds its processor until
+    /// the last sample is written.
+    unowned(unsafe) let layout: SampleLayout
     var values: [MDSValue]
 
     /// The value of a column, e.g. `__key__`; nil when there is no such column.
@@ -45,10 +49,25 @@ struct RowProcessor: Sendable {
     let context: TransformContext
     let layout: SampleLayout
 
-    /// Each output's transform, with the slots of the columns it produces, resolved once per run.
-    private enum Step: Sendable {
-        case single(any SingleValueTransform, slot: Int)
-        case multiple(any ColumnTransform, slots: [Int], names: [String])
+    /// Each output's transform, source and the slots of the columns it produces, resolved once per run. Read in
+    /// place (by index), never copied per row: copies retain shared objects, which from several worker threads at
+    /// once is contended.
+    private struct Step: Sendable {
+        let sourceIndex: Int
+        let sourceType: SourceType
+        let name: String
+        let transform: any ColumnTransform
+        let slots: [Int]
+        let names: [String]
+
+        init(_ output: SamplePlan.Output, layout: SampleLayout) {
+            sourceIndex = output.sourceIndex
+            sourceType = output.sourceType
+            name = output.config.name
+            transform = output.config.transform
+            names = output.columns.map(\.name)
+            slots = names.map { layout.slots[$0]! }
+        }
     }
     private let steps: [Step]
     private let keySlot: Int
@@ -60,13 +79,7 @@ struct RowProcessor: Sendable {
         let layout = SampleLayout(columns: plan.mdsColumns)
         self.layout = layout
         keySlot = layout.slots[SamplePlan.keyColumnName]!
-        steps = plan.outputs.map { output in
-            let names = output.columns.map(\.name)
-            if let single = output.config.transform as? any SingleValueTransform, names.count == 1 {
-                return .single(single, slot: layout.slots[names[0]]!)
-            }
-            return .multiple(output.config.transform, slots: names.map { layout.slots[$0]! }, names: names)
-        }
+        steps = plan.outputs.map { Step($0, layout: layout) }
     }
 
     func process(_ row: PostgresRow) -> ProcessedRow {
@@ -80,29 +93,15 @@ struct RowProcessor: Sendable {
         // Every slot is written below: the key's, then each output's (the plan's columns are exactly these).
         var values = [MDSValue](repeating: .int(0), count: layout.names.count)
         values[keySlot] = .string(key)
-        for (output, step) in zip(plan.outputs, steps) {
-            let source = row.values[output.sourceIndex]
-            let name = output.config.name
+        for index in steps.indices {
             do throws(SampleRejection) {
-                switch step {
-                case .single(let transform, let slot):
-                    values[slot] = try transform.value(source, sourceType: output.sourceType, row: row, name: name, context: context)
-                case .multiple(let transform, let slots, let names):
-                    let produced = try transform.apply(source, sourceType: output.sourceType, row: row, name: name, context: context)
-                    guard produced.count == slots.count else {
-                        throw SampleRejection(reason: .invalidValue, message: "transform of column '\(name)' produced \(produced.count) values for \(slots.count) columns")
-                    }
-                    for (index, (producedName, value)) in produced.enumerated() {
-                        // Transforms list their values in the order of their columns; a name is looked up only if not.
-                        let slot = producedName == names[index] ? slots[index] : layout.slots[producedName]
-                        guard let slot else {
-                            throw SampleRejection(reason: .invalidValue, message: "transform of column '\(name)' produced an unknown column '\(producedName)'")
-                        }
-                        values[slot] = value
-                    }
-                }
+                // Read in place: binding a step (or its transform) to a local would copy and retain it per row.
+                try steps[index].transform.fill(
+                    &values, slots: steps[index].slots, names: steps[index].names, layout: layout,
+                    value: row.values[steps[index].sourceIndex], sourceType: steps[index].sourceType, row: row,
+                    name: steps[index].name, context: context)
             } catch {
-                let entry = QuarantineEntry(key: key, reason: error.reason, message: error.message, column: name)
+                let entry = QuarantineEntry(key: key, reason: error.reason, message: error.message, column: steps[index].name)
                 return .rejected(entry, cursor: cursor, sourceBytes: sourceBytes)
             }
         }

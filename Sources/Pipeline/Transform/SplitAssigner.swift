@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// Puts a row in a split by a hash of its group value and the pipeline's seed: the same group always lands in the
 /// same split, in this version and every later one, and a group never straddles two splits.
@@ -7,9 +8,8 @@ struct SplitAssigner: Sendable {
     let names: [String]
     /// Cumulative upper bounds in [0, 1], the last forced to 1 so rounding can never drop a row.
     let bounds: [Double]
-    /// SHA-256 state after `seed` and its 0 separator: copied per row, so the seed is hashed once per run, not
-    /// once per row (the digest is the same as hashing seed, 0, group in one go).
-    private let seeded: SHA256
+    /// `seed` and its 0 separator, the start of every hashed message.
+    private let prefix: [UInt8]
 
     init(_ config: SplitConfig) {
         self.init(seed: config.seed, ratios: config.ratios.map { ($0.name, $0.ratio) })
@@ -22,19 +22,20 @@ struct SplitAssigner: Sendable {
         var bounds = ratios.map { total += $0.ratio; return total }
         if !bounds.isEmpty { bounds[bounds.count - 1] = 1 }
         self.bounds = bounds
-        var hasher = SHA256()
-        var prefix = Array(seed.utf8)
-        prefix.append(0)
-        prefix.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        seeded = hasher
+        prefix = Array(seed.utf8) + [0]
     }
 
     func split(forGroup group: String) -> String {
-        var hasher = seeded
+        // One-shot hash of seed, 0, group assembled on the stack: no hasher state to allocate or copy per row.
         var group = group
-        group.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        let prefix = hasher.finalize().withUnsafeBytes { digest in
-            digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let prefix = group.withUTF8 { text in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: self.prefix.count + text.count) { message in
+                _ = message.initialize(fromContentsOf: self.prefix)
+                _ = UnsafeMutableBufferPointer(rebasing: message[self.prefix.count...]).initialize(fromContentsOf: text)
+                return SHA256.hash(data: UnsafeRawBufferPointer(message)).withUnsafeBytes { digest in
+                    digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                }
+            }
         }
         // 53 bits: exactly representable as a Double in [0, 1).
         let unit = Double(prefix >> 11) / Double(UInt64(1) << 53)

@@ -64,10 +64,32 @@ protocol ColumnTransform: Sendable {
     func outputColumns(name: String, sourceType: SourceType) -> Result<[MDSColumn], TransformTypeError>
 
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)]
+
+    /// Puts this transform's values for one row into `sample` at `slots` (the positions of `outputColumns`, whose
+    /// names are `names`). Implemented once for all transforms below; single-value transforms skip the array of
+    /// pairs that `apply` returns.
+    func fill(_ sample: inout [MDSValue], slots: [Int], names: [String], layout: SampleLayout, value: PostgresValue,
+              sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection)
 }
 
 extension ColumnTransform {
     var extraSourceColumns: [String] { [] }
+
+    func fill(_ sample: inout [MDSValue], slots: [Int], names: [String], layout: SampleLayout, value: PostgresValue,
+              sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) {
+        let produced = try apply(value, sourceType: sourceType, row: row, name: name, context: context)
+        guard produced.count == slots.count else {
+            throw SampleRejection(reason: .invalidValue, message: "transform of column '\(name)' produced \(produced.count) values for \(slots.count) columns")
+        }
+        for (index, (producedName, value)) in produced.enumerated() {
+            // Transforms list their values in the order of their columns; a name is looked up only if not.
+            let slot = producedName == names[index] ? slots[index] : layout.slots[producedName]
+            guard let slot else {
+                throw SampleRejection(reason: .invalidValue, message: "transform of column '\(name)' produced an unknown column '\(producedName)'")
+            }
+            sample[slot] = value
+        }
+    }
 }
 
 /// A transform that writes exactly one MDS value, under the output column's own name (plain values, label maps).
@@ -78,6 +100,11 @@ protocol SingleValueTransform: ColumnTransform {
 }
 
 extension SingleValueTransform {
+    func fill(_ sample: inout [MDSValue], slots: [Int], names: [String], layout: SampleLayout, value: PostgresValue,
+              sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) {
+        sample[slots[0]] = try self.value(value, sourceType: sourceType, row: row, name: name, context: context)
+    }
+
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {
         [(name, try self.value(value, sourceType: sourceType, row: row, name: name, context: context))]
     }

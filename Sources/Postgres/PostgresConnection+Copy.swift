@@ -1,0 +1,214 @@
+internal import CLibPQ
+
+/// How many rows `streamBatches` hands over at once: a batch closes when it reaches either limit, so small rows come
+/// by the hundreds and a large value comes alone (it never waits for others to fill a batch).
+public struct RowBatchLimits: Sendable, Equatable {
+    public var maxRows: Int
+    public var maxBytes: Int
+
+    public init(maxRows: Int = 256, maxBytes: Int = 64 << 10) {
+        self.maxRows = max(1, maxRows)
+        self.maxBytes = max(1, maxBytes)
+    }
+
+    /// Whether a batch of `rows` rows holding `bytes` bytes of values is complete.
+    public func isFull(rows: Int, bytes: Int) -> Bool { rows >= maxRows || bytes >= maxBytes }
+}
+
+extension PostgresConnection {
+    /// Text that PostgreSQL reads back as the string literal `text`, quotes included (libpq's PQescapeLiteral,
+    /// which knows the session's encoding and `standard_conforming_strings`). For statements that cannot take
+    /// parameters, such as COPY.
+    public func escapeLiteral(_ text: String) throws(PostgresError) -> String {
+        guard !text.utf8.contains(0) else {
+            throw PostgresError(.misuse, "a literal cannot contain a NUL character, which PostgreSQL text cannot hold")
+        }
+        let count = text.utf8.count
+        guard let escaped = PQescapeLiteral(raw, text, count) else {
+            throw connectionError(statement: nil)
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    /// Runs the query `select` (a SELECT, VALUES or TABLE statement without parameters; use ``escapeLiteral(_:)``)
+    /// and hands its rows to `body` in batches, holding at most one batch (plus libpq's buffer) in memory.
+    ///
+    /// The rows travel as `COPY (select) TO STDOUT (FORMAT binary)`: one protocol message per row and no per-row
+    /// result object, which is what makes millions of small rows cheap (single-row mode builds a whole PGresult,
+    /// column descriptions included, for every row). Column types are learnt by describing `select` first, so
+    /// an unsupported type fails before any row is read, exactly as with ``stream(_:_:_:)``; values decode with the
+    /// same binary decoders. Works inside a transaction (COPY needs none of its own).
+    ///
+    /// If `body` throws, the COPY is cancelled on the server, the rest of its output discarded, and `body`'s error
+    /// rethrown; inside a transaction, the cancel aborts it (roll back before going on). A server error after some
+    /// rows (e.g. division by zero in row 5000) throws `PostgresError` with its SQLSTATE after those rows were
+    /// delivered.
+    public func streamBatches(
+        _ select: String, limits: RowBatchLimits = RowBatchLimits(), _ body: ([PostgresRow]) throws -> Void
+    ) throws {
+        let description = try describeStatement(select)
+        guard description.parameters.isEmpty else {
+            throw PostgresError(
+                .misuse, "a streamed statement cannot take parameters ($1 …); put them in as escaped literals",
+                statement: select)
+        }
+        let columns = description.columns
+        let formats = try valueFormats(columns, statement: select)
+        let copy = "COPY (\(select)) TO STDOUT (FORMAT binary)"
+        try ensureReady(for: copy, parameters: [])
+        guard PQsendQuery(raw, copy) == 1 else { throw connectionError(statement: copy) }
+
+        isStreaming = true
+        defer { isStreaming = false }
+        guard let first = ResultHandle(taking: PQgetResult(raw)) else { throw connectionError(statement: copy) }
+        guard first.status == PGRES_COPY_OUT else {
+            // The statement failed before sending any row (e.g. a syntax error in the user's query).
+            var error = first.error(kind: PQstatus(raw) == CONNECTION_BAD ? .connectionLost : .queryFailed, statement: copy)
+            if error.kind == .connectionLost { error.target = target }
+            drainResults()
+            throw error
+        }
+
+        var decoder = CopyRowDecoder(columns: columns, formats: formats, statement: select)
+        var batch: [PostgresRow] = []
+        batch.reserveCapacity(min(limits.maxRows, 4096))
+        var batchBytes = 0
+        do {
+            while true {
+                var buffer: UnsafeMutablePointer<CChar>?
+                let length = PQgetCopyData(raw, &buffer, 0)
+                if length == -1 { break }  // the COPY is over; its outcome follows as a result
+                guard length > 0, let buffer else {
+                    throw connectionError(statement: copy)
+                }
+                defer { PQfreemem(buffer) }
+                let message = UnsafeRawBufferPointer(start: buffer, count: Int(length))
+                if let row = try decoder.decode(message) {
+                    batch.append(row)
+                    batchBytes += message.count
+                    if limits.isFull(rows: batch.count, bytes: batchBytes) {
+                        let full = batch
+                        batch.removeAll(keepingCapacity: true)
+                        batchBytes = 0
+                        try body(full)
+                    }
+                }
+            }
+            if !batch.isEmpty {
+                let last = batch
+                batch = []
+                try body(last)
+            }
+        } catch {
+            abandonCopyStream()
+            isStreaming = false
+            throw error
+        }
+
+        var serverError: PostgresError?
+        while let result = ResultHandle(taking: PQgetResult(raw)) {
+            let status = result.status
+            if status != PGRES_COMMAND_OK && serverError == nil {
+                serverError = result.error(kind: .queryFailed, statement: select)
+            }
+        }
+        if var serverError {
+            if PQstatus(raw) == CONNECTION_BAD {
+                serverError.kind = .connectionLost
+                serverError.target = target
+            }
+            throw serverError
+        }
+        if PQstatus(raw) == CONNECTION_BAD { throw connectionError(statement: copy) }
+        guard decoder.sawTrailer else {
+            throw PostgresError(.protocolViolation, "the binary COPY ended without its trailer", statement: select)
+        }
+    }
+
+    /// Stops a running COPY: ask the server to cancel, then read and drop what it already sent until the statement
+    /// is over, leaving the connection idle (a lost cancel race only means reading the rest).
+    private func abandonCopyStream() {
+        if let cancel = PQgetCancel(raw) {
+            defer { PQfreeCancel(cancel) }
+            var message = [CChar](repeating: 0, count: 256)
+            _ = PQcancel(cancel, &message, Int32(message.count))
+        }
+        var buffer: UnsafeMutablePointer<CChar>?
+        while PQgetCopyData(raw, &buffer, 0) > 0 {
+            PQfreemem(buffer)
+            buffer = nil
+        }
+        drainResults()
+    }
+}
+
+/// Parses the binary COPY stream, one CopyData message at a time (the server sends one message per row; the
+/// file header arrives in front of the first row, the trailer as a message of its own). Pure: no libpq calls,
+/// so it is tested on bytes.
+struct CopyRowDecoder {
+    static let signature: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
+
+    let columns: [PostgresColumn]
+    let formats: [ValueFormat]
+    let statement: String
+    private(set) var sawHeader = false
+    private(set) var sawTrailer = false
+
+    init(columns: [PostgresColumn], formats: [ValueFormat], statement: String) {
+        self.columns = columns
+        self.formats = formats
+        self.statement = statement
+    }
+
+    /// The row in `message`, or nil for the trailer.
+    mutating func decode(_ message: UnsafeRawBufferPointer) throws(PostgresError) -> PostgresRow? {
+        var reader = BinaryReader(message)
+        if !sawHeader {
+            let signature = try reader.readBytes(Self.signature.count)
+            guard signature.elementsEqual(Self.signature) else { throw malformed("the binary COPY signature is missing") }
+            let flags = try reader.read(UInt32.self)
+            // Bit 16 says OIDs are included; the lower half is critical (unknown means we cannot parse).
+            guard flags & 0xFFFF == 0, flags & (1 << 16) == 0 else { throw malformed("binary COPY flags \(flags)") }
+            let extensionLength = Int(try reader.read(UInt32.self))
+            _ = try reader.readBytes(extensionLength)
+            sawHeader = true
+        }
+        guard !sawTrailer else { throw malformed("data after the binary COPY trailer") }
+        let fieldCount = Int(try reader.read(Int16.self))
+        if fieldCount == -1 {
+            sawTrailer = true
+            try reader.expectEnd()
+            return nil
+        }
+        guard fieldCount == columns.count else {
+            throw malformed("a row has \(fieldCount) fields, the statement describes \(columns.count) columns")
+        }
+        var values: [PostgresValue] = []
+        values.reserveCapacity(fieldCount)
+        for index in 0..<fieldCount {
+            let length = Int(try reader.read(Int32.self))
+            if length == -1 {
+                values.append(.null)
+                continue
+            }
+            guard length >= 0 else { throw malformed("field length \(length)") }
+            let bytes = try reader.readBytes(length)
+            do {
+                values.append(try PostgresValue.decode(bytes, as: formats[index]))
+            } catch {
+                var error = error
+                error.context = "column \"\(columns[index].name)\" (\(columns[index].type))"
+                error.statement = statement
+                throw error
+            }
+        }
+        // One message per row: anything left over means the stream is not what we think it is.
+        guard reader.remaining == 0 else { throw malformed("\(reader.remaining) bytes after a row") }
+        return PostgresRow(columns: columns, values: values)
+    }
+
+    private func malformed(_ what: String) -> PostgresError {
+        PostgresError(.protocolViolation, "unexpected binary COPY data: \(what)", statement: statement)
+    }
+}

@@ -14,6 +14,9 @@ final class SampleSink {
     private let quarantine: QuarantineFile
     private var writers: [String: MDSWriter] = [:]
     private var duplicates = DuplicateKeyFilter<MDSValue?, PostgresValue>()
+    /// Keys removed by `etl forget` (tombstones.json): skipped and counted, never written, not even to quarantine.
+    private let tombstones: TombstoneFilter
+    private var forgottenSkipped = 0
 
     private(set) var progress = RunProgress()
     /// The cursor of the last row read (sample or quarantined): where the next run starts.
@@ -26,6 +29,7 @@ final class SampleSink {
         self.writerOptions = writerOptions
         self.listener = listener
         quarantine = try QuarantineFile(directory: staged.workDirectory)
+        tombstones = try TombstoneFilter.load(for: staged)
     }
 
     func consume(_ row: ProcessedRow) throws {
@@ -35,6 +39,10 @@ final class SampleSink {
             progress.sourceBytes += bytes
             lastCursor = cursor
             let key = values[SamplePlan.keyColumnName]
+            if let text = key?.keyText, tombstones.isForgotten(text) {
+                forgottenSkipped += 1
+                return
+            }
             if duplicates.isRepeat(key: key, cursor: cursor) {
                 try reject(QuarantineEntry(
                     key: key?.keyText, reason: .duplicateKey,
@@ -57,6 +65,7 @@ final class SampleSink {
     /// Seals every split's last shard and stages every shard and the quarantine file. Returns the sealed shards per
     /// split, in the order they were written.
     func finish() throws -> (sealed: [String: [MDSShardEntry]], quarantine: DatasetManifest.QuarantineSummary) {
+        if forgottenSkipped > 0 { listener(.notice("skipped \(forgottenSkipped) rows whose key was forgotten (tombstones.json)")) }
         var sealed: [String: [MDSShardEntry]] = [:]
         for split in writers.keys.sorted() {
             let entries = try writers[split]!.finish()

@@ -100,9 +100,9 @@ import Testing
     }
 
     @Test func ageAndDateParsing() {
-        #expect(GarbageCollection.parseAge("30d") == 30 * 86400)
-        #expect(GarbageCollection.parseAge("2w") == 14 * 86400)
-        #expect(GarbageCollection.parseAge("12h") == 12 * 3600)
+        #expect(GarbageCollection.parseAge("30d") == TimeInterval(30 * 86400))
+        #expect(GarbageCollection.parseAge("2w") == TimeInterval(14 * 86400))
+        #expect(GarbageCollection.parseAge("12h") == TimeInterval(12 * 3600))
         #expect(GarbageCollection.parseAge("soon") == nil)
         #expect(GarbageCollection.parseAge("-1d") == nil)
         #expect(GarbageCollection.date("2026-11-25T10:00:00.250Z") != nil)

@@ -73,7 +73,7 @@ struct ToolsVerifyTests {
         let expected = """
             fb@v1: ok (
             fb@v2: FAILED, 2 problems (
-              \(truncated.path): shard \(truncated.path) is corrupt: it has \(bytes.count - 7) bytes, index.json says \(bytes.count)
+              shard \(truncated.path) is corrupt: it has \(bytes.count - 7) bytes, index.json says \(bytes.count)
               \(missing.path): is missing: train/index.json lists it
             """.split(separator: "\n").map(String.init)
         let lines = result.stdout.split(separator: "\n").map(String.init)

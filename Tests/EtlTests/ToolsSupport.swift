@@ -3,15 +3,18 @@ import MDS
 import Testing
 
 /// Whole-output comparisons (as swift-argument-parser's AssertExecuteCommand does) mask only what truly varies
-/// between runs, and say so here:
-/// - ISO 8601 timestamps (`created_at`, redaction times) → `<DATE>`;
-/// - lowercase hex runs of 12 or more digits (sha256 prefixes, content-addressed shard names, digests) → `<HASH>`;
+/// between runs, keeping every character's column so table alignment is still compared:
+/// - ISO 8601 timestamps (`created_at`, redaction times) → `YYYY-MM-DDTHH:MM:SS.sssZ` (same length as the real one);
+/// - lowercase hex runs of 12 or more digits (sha256 prefixes, content-addressed shard names, digests) → as many `#`;
 /// - the test's own temporary directory → `<WS>`.
 /// Counts, sizes, versions, keys, column names and the layout of every line are compared as printed.
 func normalizedOutput(_ text: String, _ ws: Workspace) -> String {
     var text = text.replacingOccurrences(of: ws.directory.path, with: "<WS>")
-    text = text.replacing(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/, with: "<DATE>")
-    text = text.replacing(/[0-9a-f]{12,}/, with: "<HASH>")
+    text = text.replacing(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/) { match in
+        let template = "YYYY-MM-DDTHH:MM:SS.sssssssssZ"
+        return String(template.prefix(match.output.0.count - 1)) + "Z"
+    }
+    text = text.replacing(/[0-9a-f]{12,}/) { String(repeating: "#", count: $0.output.count) }
     return text
 }
 

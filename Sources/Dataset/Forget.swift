@@ -54,6 +54,8 @@ public enum Forget {
         }
     }
 
+    static let workPrefix = ".forget-"
+
     private struct ShardID: Hashable {
         var split: String
         var basename: String
@@ -110,7 +112,11 @@ public enum Forget {
         if added > 0 { try tombstones.save(datasetDirectory: store.directory) }
 
         // 3. Rewrite each affected shard once, into a work directory next to the versions.
-        let work = "\(store.directory)/.forget-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // Work files of an interrupted forget are debris (we hold the lock, so no forget is running).
+        for name in ((try? FileSystem.contentsOfDirectory(store.directory)) ?? nil) ?? [] where name.hasPrefix(workPrefix) {
+            try? FileSystem.removeTree("\(store.directory)/\(name)")
+        }
+        let work = "\(store.directory)/\(workPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileSystem.removeTree(work) }
         var rewritten: [ShardID: [MDSShardEntry]] = [:]
         for (id, keys) in matches {

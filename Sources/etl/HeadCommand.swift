@@ -62,7 +62,7 @@ struct HeadCommand: ParsableCommand {
                             let sampleKey = sample[SampleKey.column].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "?"
                             if let key, sampleKey != key { return }
                             blocks.append(render(sample, encodings: encodings, title: "\(store.dataset)@\(version) \(name) \(SampleKey.column)=\(sampleKey)"))
-                            if let extract { try write(sample, encodings: encodings, to: "\(extract)/\(name)-\(sampleKey)") }
+                            if let extract { try write(sample, encodings: encodings, to: "\(extract)/\(name)-\(Self.fileSafe(sampleKey))") }
                             printed += 1
                             if printed >= n || key != nil { throw Enough() }
                         }
@@ -77,6 +77,12 @@ struct HeadCommand: ParsableCommand {
             print(blocks.joined(separator: "\n\n"))
             if let extract { print("\nextracted \(printed) sample\(printed == 1 ? "" : "s") under \(extract)/") }
         } catch { throw fail(error, context: "head \(target)") }
+    }
+
+    /// A key as one path component: keys are source values and may hold `/` or start with a dot.
+    static func fileSafe(_ key: String) -> String {
+        let safe = String(key.map { $0 == "/" || $0 == "\0" ? "_" : $0 })
+        return safe.hasPrefix(".") ? "_" + safe.dropFirst() : safe
     }
 
     private func render(_ sample: [String: MDSValue], encodings: [String: String], title: String) -> String {

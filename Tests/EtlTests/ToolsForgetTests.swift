@@ -82,6 +82,14 @@ struct ToolsForgetTests {
             #expect(!bytes.contains(bytes: Array("note-of-row-7-zz".utf8)), "\(path)")
         }
         #expect(try ws.etl("verify", "notes", "--all").status == 0)
+
+        // An incremental run on top shares the rewritten shards and adds only new rows.
+        try seedNotes(ws, from: 81, count: 5)
+        let next = try ws.etl("run", "notes")
+        #expect(next.status == 0, "\(next.output)")
+        #expect(try ws.allSamples("notes", "v4").count == 83)
+        #expect(try ws.etl("verify", "notes", "--all").status == 0)
+        #expect(ws.datasetEntries("notes").allSatisfy { !$0.hasPrefix(".forget-") })
     }
 
     @Test func forgetByGroupNeedsTheGroupColumnInTheSamples() throws {

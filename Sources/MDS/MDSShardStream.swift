@@ -12,6 +12,9 @@ public enum MDSShardStream {
         public var storedBytes: Int
         public var rawBytes: Int
         public var samples: Int
+        /// The most raw bytes held at once while parsing: about one chunk plus the largest sample, whatever the
+        /// shard's size (what "bounded memory" means here, and what the tests hold it to).
+        public var peakBufferedBytes: Int
     }
 
     static let chunkSize = 1 << 20
@@ -94,14 +97,14 @@ public enum MDSShardStream {
         if verifyHashes { try check(storedHashes.hexDigests(), against: stored, path: path, what: "shard", alsoFailed: failure) }
         if let failure { throw failure }
         if let decompressor, !decompressor.frameComplete { throw corrupt("its zstd frame ends early (truncated)") }
-        do { try parser.finish() } catch let error as CallerError { throw error.error }
+        try parser.finish()
         if entry.compression != nil {
             guard parser.rawBytes == entry.rawData.bytes else {
                 throw corrupt("it decompresses to \(parser.rawBytes) bytes, index.json says \(entry.rawData.bytes)")
             }
             if verifyHashes { try check(rawHashes.hexDigests(), against: entry.rawData, path: path, what: "decompressed contents of shard", alsoFailed: nil) }
         }
-        return Summary(storedBytes: size, rawBytes: parser.rawBytes, samples: parser.samplesRead)
+        return Summary(storedBytes: size, rawBytes: parser.rawBytes, samples: parser.samplesRead, peakBufferedBytes: parser.peakBuffered)
     }
 
     /// Wraps what the caller's closure throws, so it is passed on as is and never mistaken for a shard problem.
@@ -136,6 +139,7 @@ struct RawShardParser {
     private var offsets: [UInt32] = []
     private var configChecked = false
     private(set) var samplesRead = 0
+    private(set) var peakBuffered = 0
 
     init(entry: MDSShardEntry, codec: MDSSampleCodec, path: String) {
         self.entry = entry
@@ -167,6 +171,7 @@ struct RawShardParser {
     mutating func feed(_ bytes: UnsafeRawBufferPointer, _ body: (Int, [String: MDSValue]) throws -> Void) throws {
         rawBytes += bytes.count
         buffer.append(contentsOf: bytes)
+        peakBuffered = max(peakBuffered, buffer.count)
         try parse(body)
     }
 
@@ -227,7 +232,7 @@ struct RawShardParser {
     }
 
     /// Checks that the whole shard arrived.
-    func finish() throws {
+    func finish() throws(ShardError) {
         guard let count, offsets.count == count + 1, configChecked, samplesRead == count, available == 0 else {
             throw corrupt("it ends early, after \(rawBytes) raw bytes (sample \(samplesRead) of \(count ?? entry.samples))")
         }

@@ -210,4 +210,22 @@ import Testing
         // Without hash checks, zstd's own checksum (or its block checks) still refuses the changed frame.
         #expect(throws: ShardError.self) { try reader.forEachSample(in: entries[0], verifyHashes: false) { _, _ in } }
     }
+
+    @Test func memoryStaysAboutAChunkPlusASampleWhateverTheShardSize() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bounded-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let writer = try MDSWriter(directory: directory, columns: [
+            MDSColumn(name: "__key__", encoding: .str), try MDSColumn(name: "blob", encodingName: "bytes")], options: MDSWriterOptions())
+        let sampleBytes = 200_000
+        for index in 0..<120 {
+            try writer.write(["__key__": .string("k\(index)"), "blob": .bytes((0..<sampleBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) })])
+        }
+        let entries = try writer.finish()
+        #expect(entries.count == 1 && entries[0].rawData.bytes > 24_000_000, "one big shard")
+        var seen = 0
+        let summary = try MDSReader(directory: directory, index: MDSIndex(shards: entries)).forEachSample(in: entries[0]) { _, _ in seen += 1 }
+        #expect(seen == 120 && summary.samples == 120 && summary.rawBytes == entries[0].rawData.bytes)
+        // A 24 MB shard is read holding at most a 1 MiB chunk, one zstd output block and one sample.
+        #expect(summary.peakBufferedBytes <= (1 << 20) + (1 << 17) + sampleBytes + 64, "held \(summary.peakBufferedBytes) bytes")
+    }
 }

@@ -178,10 +178,30 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
         }
     }
 
+    /// Samples removed from this version after it was published (`etl forget`). Never names the keys.
     public struct Redaction: Codable, Sendable, Equatable {
         public var at: String
+        /// Samples removed from this version.
         public var keys: Int
         public var reason: String
+        /// How they were chosen: `key` or `group`.
+        public var method: String?
+        /// sha256 over the sorted salted hashes of the forgotten keys (tombstones.json's salt): compares two
+        /// redactions without revealing a key.
+        public var keysDigest: String?
+        /// Shards rewritten without the samples (the others are untouched and still shared).
+        public var shardsRewritten: Int?
+        enum CodingKeys: String, CodingKey {
+            case at, keys, reason, method, keysDigest = "keys_digest", shardsRewritten = "shards_rewritten"
+        }
+        public init(at: String, keys: Int, reason: String, method: String? = nil, keysDigest: String? = nil, shardsRewritten: Int? = nil) {
+            self.at = at
+            self.keys = keys
+            self.reason = reason
+            self.method = method
+            self.keysDigest = keysDigest
+            self.shardsRewritten = shardsRewritten
+        }
     }
 
     public init(dataset: String, version: String, parent: String?, runId: String, createdAt: String, toolVersion: String,

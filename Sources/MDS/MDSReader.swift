@@ -1,7 +1,8 @@
 import Foundation
 
-/// Reads an MDS dataset directory (one split: index.json plus its shards), shard by shard, holding at most one
-/// raw shard in memory. Checks the shard layout strictly (sample count, offsets, header config against the
+/// Reads an MDS dataset directory (one split: index.json plus its shards). `forEachSample` streams (bounded
+/// memory whatever the shard size, through `MDSShardStream`); `readShard` and `rawShardBytes` hold one whole raw
+/// shard in memory. Checks the shard layout strictly (sample count, offsets, header config against the
 /// index entry, every value's bytes), so a dataset it reads without error is one mosaicml can read.
 public struct MDSReader: Sendable {
     public let directory: URL
@@ -20,14 +21,20 @@ public struct MDSReader: Sendable {
 
     public var sampleCount: Int { index.sampleCount }
 
-    /// Calls `body` with every sample in index order, loading one shard at a time.
+    /// Calls `body` with every sample in index order, streaming each shard (see `MDSShardStream`).
     public func forEachSample(verifyHashes: Bool = false, _ body: ([String: MDSValue]) throws -> Void) throws {
         for entry in index.shards {
-            let shard = try loadShard(entry, verifyHashes: verifyHashes)
-            for sampleIndex in 0..<entry.samples {
-                try body(try shard.sample(sampleIndex))
-            }
+            try forEachSample(in: entry, verifyHashes: verifyHashes) { _, sample in try body(sample) }
         }
+    }
+
+    /// Streams one shard: `body` gets each sample's position in the shard and its values.
+    @discardableResult
+    public func forEachSample(in entry: MDSShardEntry, verifyHashes: Bool = true, _ body: (Int, [String: MDSValue]) throws -> Void)
+        throws -> MDSShardStream.Summary
+    {
+        try MDSShardStream.read(entry, path: directory.appendingPathComponent(entry.storedFile.basename).path,
+                                verifyHashes: verifyHashes, body)
     }
 
     /// Every sample of one shard, decoded.
@@ -129,7 +136,7 @@ public struct MDSReader: Sendable {
         var column_sizes: [Int?]
     }
 
-    private static func checkConfig(_ bytes: [UInt8], entry: MDSShardEntry, corrupt: (String) -> ShardError)
+    static func checkConfig(_ bytes: [UInt8], entry: MDSShardEntry, corrupt: (String) -> ShardError)
         throws(ShardError)
     {
         let config: HeaderConfig

@@ -18,6 +18,8 @@ final class ZstdCompressor {
         outputBuffer = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
         let result = ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level))
         if Zstd.isError(result) { throw Zstd.failure("set zstd level \(level) for", path: path, code: result) }
+        // Every frame ends with a checksum of its content, so any zstd reader (mosaicml's, `zstd -t`) notices a changed byte.
+        _ = ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
     }
 
     deinit {

@@ -79,6 +79,14 @@ struct InspectCommand: ParsableCommand {
                 lines.append("  \(reason)  \(count)")
             }
         }
+        if !m.redactions.isEmpty {
+            lines.append("")
+            var rows = [["REDACTED AT", "SAMPLES", "METHOD", "SHARDS REWRITTEN", "REASON"]]
+            for r in m.redactions {
+                rows.append([r.at, String(r.keys), r.method ?? "-", r.shardsRewritten.map(String.init) ?? "-", r.reason])
+            }
+            lines.append(formatTable(rows))
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -16,6 +16,9 @@ final class SampleSink {
     private let rowsFile: PublishedRowsFile.Writer
     private var writers: [String: MDSWriter] = [:]
     private var duplicates = DuplicateKeyFilter<MDSValue?, PostgresValue>()
+    /// Keys removed by `etl forget` (tombstones.json): skipped and counted, never written, not even to quarantine.
+    private let tombstones: TombstoneFilter
+    private var forgottenSkipped = 0
 
     private(set) var progress = RunProgress()
     /// The cursor of the last row read (sample or quarantined): where the next run starts.
@@ -31,6 +34,7 @@ final class SampleSink {
         do { rowsFile = try PublishedRowsFile.Writer(path: "\(staged.workDirectory)/\(PublishedRowsFile.fileName)") } catch {
             throw DatasetError(error)
         }
+        tombstones = try TombstoneFilter.load(for: staged)
     }
 
     func consume(_ row: ProcessedRow) throws {
@@ -46,6 +50,11 @@ final class SampleSink {
             progress.sourceBytes += bytes
             lastCursor = cursor
             let key = values[SamplePlan.keyColumnName]
+            // A forgotten key leaves no trace in the new version, not even in rows.bin.
+            if let text = key?.keyText, tombstones.isForgotten(text) {
+                forgottenSkipped += 1
+                return
+            }
             try record(cursor, key: key?.keyText)
             if duplicates.isRepeat(key: key, cursor: cursor) {
                 try reject(QuarantineEntry(
@@ -62,6 +71,10 @@ final class SampleSink {
         case .rejected(let entry, let cursor, let bytes):
             progress.sourceBytes += bytes
             lastCursor = cursor
+            if let key = entry.key, tombstones.isForgotten(key) {
+                forgottenSkipped += 1
+                return
+            }
             try record(cursor, key: entry.key)
             try reject(entry)
         }
@@ -70,6 +83,7 @@ final class SampleSink {
     /// Seals every split's last shard and stages every shard and the quarantine file. Returns the sealed shards per
     /// split, in the order they were written.
     func finish() throws -> (sealed: [String: [MDSShardEntry]], quarantine: DatasetManifest.QuarantineSummary) {
+        if forgottenSkipped > 0 { listener(.notice("skipped \(forgottenSkipped) rows whose key was forgotten (tombstones.json)")) }
         var sealed: [String: [MDSShardEntry]] = [:]
         for split in writers.keys.sorted() {
             let entries = try writers[split]!.finish()

@@ -1,0 +1,258 @@
+import Foundation
+import MDS
+import SystemIO
+
+/// Removes samples by source key from every version of a dataset (`etl forget`), under the dataset lock.
+///
+/// Only the shards holding them are rewritten, with `MDSWriter` and the original shard's options (size limit,
+/// compression, hashes) into new content-addressed files; every other shard stays the same file (same inode), still
+/// shared between versions. A rewritten shard is rewritten once and linked into every version that listed it. Per
+/// version: new shard files are linked in, then index.json of each changed split and quarantine.jsonl (rows with
+/// a forgotten key dropped) are replaced atomically, then manifest.json (counts, shard records, a redaction entry
+/// that never names a key), and last the old shard files are unlinked: once every version has let go of an old
+/// shard, its bytes are gone. The tombstones are saved before any version changes, so a forget interrupted half-way
+/// still keeps the keys out of later runs, and running it again finishes the job.
+public enum Forget {
+    public enum Selector: Sendable, Equatable {
+        case keys(Set<String>)
+        /// Every sample whose `column` holds `value` (its text: a number as digits, a string as is).
+        case group(column: String, value: String)
+
+        var method: String {
+            switch self {
+            case .keys: "key"
+            case .group: "group"
+            }
+        }
+    }
+
+    public struct VersionResult: Sendable, Codable, Equatable {
+        public var version: String
+        public var samplesRemoved: Int
+        public var shardsRewritten: Int
+        enum CodingKeys: String, CodingKey { case version, samplesRemoved = "samples_removed", shardsRewritten = "shards_rewritten" }
+    }
+
+    public struct Report: Sendable, Codable, Equatable {
+        public var dataset: String
+        /// Distinct keys found and removed (for `--key`, keys not found in any version are still tombstoned).
+        public var keysFound: Int
+        public var tombstonesAdded: Int
+        public var versions: [VersionResult]
+        enum CodingKeys: String, CodingKey { case dataset, keysFound = "keys_found", tombstonesAdded = "tombstones_added", versions }
+    }
+
+    /// The text a group value is matched against.
+    static func text(_ value: MDSValue) -> String? {
+        switch value {
+        case .string(let text): text
+        case .int(let number): String(number)
+        case .uint(let number): String(number)
+        case .json(let text): text
+        case .float(let number): String(number)
+        case .bytes, .ndarray: nil
+        }
+    }
+
+    static let workPrefix = ".forget-"
+
+    private struct ShardID: Hashable {
+        var split: String
+        var basename: String
+    }
+
+    /// Call with the dataset lock held.
+    public static func run(_ selector: Selector, reason: String, store: LocalDatasetStore, now: Date = Date()) throws -> Report {
+        let versions = try store.versions()
+        var manifests: [String: DatasetManifest] = [:]
+        var indexes: [String: [String: MDSIndex]] = [:]
+        var shardEntries: [ShardID: (entry: MDSShardEntry, path: String)] = [:]
+        for version in versions {
+            let manifest = try store.manifest(of: version)
+            manifests[version] = manifest
+            for split in manifest.splits.keys.sorted() {
+                let index = try store.index(of: version, split: split)
+                indexes[version, default: [:]][split] = index
+                for entry in index.shards {
+                    let id = ShardID(split: split, basename: entry.storedFile.basename)
+                    if shardEntries[id] == nil {
+                        shardEntries[id] = (entry, "\(store.versionDirectory(version))/\(split)/\(entry.storedFile.basename)")
+                    }
+                }
+            }
+        }
+        if case .group(let column, _) = selector {
+            for (version, manifest) in manifests where !manifest.columns.contains(where: { $0.name == column }) {
+                throw DatasetError(.invalidLocation, path: "\(store.versionDirectory(version))/\(DatasetManifest.fileName)",
+                                   "the samples of \(store.dataset)@\(version) have no column '\(column)', so they cannot be selected by group; forget by --key instead")
+            }
+        }
+
+        // 1. Which shards hold a selected sample (each distinct shard read once, streaming).
+        var matches: [ShardID: Set<String>] = [:]
+        var found = Set<String>()
+        for id in shardEntries.keys.sorted(by: { ($0.split, $0.basename) < ($1.split, $1.basename) }) {
+            let (entry, path) = shardEntries[id]!
+            try MDSShardStream.read(entry, path: path) { index, sample in
+                guard let key = keyText(sample, path: path, index: index) else {
+                    throw DatasetError(.corrupt, path: path, "sample \(index) of \(path) has no \(SampleKey.column); run etl verify")
+                }
+                if isSelected(sample, key: key, selector) {
+                    matches[id, default: []].insert(key)
+                    found.insert(key)
+                }
+            }
+        }
+
+        // 2. Tombstones first: from here on no run publishes these keys again.
+        var tombstones = try Tombstones.load(datasetDirectory: store.directory) ?? Tombstones(salt: Tombstones.newSalt())
+        var forgotten = found
+        if case .keys(let keys) = selector { forgotten.formUnion(keys) }
+        let added = tombstones.add(forgotten)
+        if added > 0 { try tombstones.save(datasetDirectory: store.directory) }
+
+        // 3. Rewrite each affected shard once, into a work directory next to the versions.
+        // Work files of an interrupted forget are debris (we hold the lock, so no forget is running).
+        for name in ((try? FileSystem.contentsOfDirectory(store.directory)) ?? nil) ?? [] where name.hasPrefix(workPrefix) {
+            try? FileSystem.removeTree("\(store.directory)/\(name)")
+        }
+        let work = "\(store.directory)/\(workPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileSystem.removeTree(work) }
+        var rewritten: [ShardID: [MDSShardEntry]] = [:]
+        for (id, keys) in matches {
+            let (entry, path) = shardEntries[id]!
+            rewritten[id] = try rewrite(entry, path: path, dropping: keys, into: "\(work)/\(id.split)")
+        }
+
+        // 4. Each version lets go of the old shards.
+        var results: [VersionResult] = []
+        let at = ISO8601DateFormatter().string(from: now)
+        for version in versions {
+            var manifest = manifests[version]!
+            let directory = store.versionDirectory(version)
+            var removedHere = 0, rewrittenHere = 0
+            var obsolete: [String] = []
+            var newIndexes: [(String, MDSIndex)] = []
+            for split in manifest.splits.keys.sorted() {
+                let index = indexes[version]![split]!
+                guard index.shards.contains(where: { rewritten[ShardID(split: split, basename: $0.storedFile.basename)] != nil }) else { continue }
+                var entries: [MDSShardEntry] = []
+                var records: [DatasetManifest.ShardRecord] = []
+                var newInSplit = manifest.splits[split]!.newSamples
+                let oldRecords = Dictionary(manifest.splits[split]!.shards.map { ($0.basename, $0) }, uniquingKeysWith: { a, _ in a })
+                for entry in index.shards {
+                    let id = ShardID(split: split, basename: entry.storedFile.basename)
+                    let oldRecord = oldRecords[entry.storedFile.basename]
+                    guard let replacement = rewritten[id] else {
+                        entries.append(entry)
+                        if let oldRecord { records.append(oldRecord) }
+                        continue
+                    }
+                    let createdBy = oldRecord?.createdBy ?? version
+                    let removed = entry.samples - replacement.reduce(0) { $0 + $1.samples }
+                    removedHere += removed
+                    rewrittenHere += 1
+                    if createdBy == version { newInSplit -= removed }
+                    for new in replacement {
+                        let target = "\(directory)/\(split)/\(new.storedFile.basename)"
+                        if !FileSystem.exists(target) {
+                            do { try FileSystem.link("\(work)/\(split)/\(new.storedFile.basename)", to: target) } catch { throw DatasetError(error) }
+                        }
+                        entries.append(new)
+                        records.append(.init(basename: new.storedFile.basename, samples: new.samples, bytes: new.storedFile.bytes,
+                                             rawBytes: new.rawData.bytes, sha256: new.storedFile.hashes["sha256"] ?? "", createdBy: createdBy))
+                    }
+                    obsolete.append("\(split)/\(entry.storedFile.basename)")
+                }
+                newIndexes.append((split, MDSIndex(shards: entries, version: 2)))
+                manifest.splits[split]!.shards = records
+                manifest.splits[split]!.samples = records.reduce(0) { $0 + $1.samples }
+                manifest.splits[split]!.newSamples = max(0, newInSplit)
+            }
+            let dropped = try filterQuarantine(directory: directory, manifest: manifest, forgotten: forgotten)
+            for (reason, count) in dropped {
+                manifest.quarantine.count -= count
+                manifest.quarantine.byReason[reason, default: count] -= count
+                if manifest.quarantine.byReason[reason] == 0 { manifest.quarantine.byReason[reason] = nil }
+            }
+            manifest.counts.quarantined = manifest.quarantine.count
+            guard removedHere > 0 || !dropped.isEmpty else { continue }
+            for (split, index) in newIndexes {
+                do { try FileSystem.writeAtomically(index.jsonBytes(), to: "\(directory)/\(split)/\(MDSIndex.basename)", role: MDSIndex.basename) } catch {
+                    throw DatasetError(error)
+                }
+            }
+            manifest.counts.samples = manifest.splits.values.reduce(0) { $0 + $1.samples }
+            manifest.counts.newSamples = manifest.splits.values.reduce(0) { $0 + $1.newSamples }
+            manifest.redactions.append(.init(at: at, keys: removedHere, reason: reason, method: selector.method,
+                                             keysDigest: tombstones.digest(of: forgotten), shardsRewritten: rewrittenHere))
+            let manifestBytes = Array(try manifest.encoded())
+            do { try FileSystem.writeAtomically(manifestBytes, to: "\(directory)/\(DatasetManifest.fileName)", role: DatasetManifest.fileName) } catch {
+                throw DatasetError(error)
+            }
+            let listed = Set(manifest.splits.flatMap { split, info in info.shards.map { "\(split)/\($0.basename)" } })
+            for path in obsolete where !listed.contains(path) { FileSystem.removeIfPresent("\(directory)/\(path)") }
+            results.append(VersionResult(version: version, samplesRemoved: removedHere, shardsRewritten: rewrittenHere))
+        }
+        return Report(dataset: store.dataset, keysFound: found.count, tombstonesAdded: added, versions: results)
+    }
+
+    private static func keyText(_ sample: [String: MDSValue], path: String, index: Int) -> String? {
+        if case .string(let key)? = sample[SampleKey.column] { return key }
+        return nil
+    }
+
+    private static func isSelected(_ sample: [String: MDSValue], key: String, _ selector: Selector) -> Bool {
+        switch selector {
+        case .keys(let keys): keys.contains(key)
+        case .group(let column, let value): sample[column].flatMap(text) == value
+        }
+    }
+
+    /// Writes the shard again without the samples whose key is in `keys`, with the original's options. Returns the
+    /// new shard's entry (none when no sample is left).
+    static func rewrite(_ entry: MDSShardEntry, path: String, dropping keys: Set<String>, into directory: String) throws -> [MDSShardEntry] {
+        var options = MDSWriterOptions(sizeLimit: entry.sizeLimit ?? MDSWriterOptions.defaultSizeLimit,
+                                       zstdLevel: try zstdLevel(entry.compression, path: path),
+                                       hashes: Array(Set(entry.hashes.compactMap(MDSHashAlgorithm.init(rawValue:)) + [.sha256])))
+        options.naming = .contentAddressed
+        let writer = try MDSWriter(directory: URL(fileURLWithPath: directory, isDirectory: true), columns: try entry.columns(), options: options)
+        try MDSShardStream.read(entry, path: path) { _, sample in
+            if case .string(let key)? = sample[SampleKey.column], keys.contains(key) { return }
+            try writer.write(sample)
+        }
+        return try writer.finish()
+    }
+
+    static func zstdLevel(_ compression: String?, path: String) throws(DatasetError) -> Int? {
+        guard let compression else { return nil }
+        if compression == "zstd" { return 3 }
+        guard compression.hasPrefix("zstd:"), let level = Int(compression.dropFirst(5)) else {
+            throw DatasetError(.corrupt, path: path, "cannot rewrite \(path): compression '\(compression)' is not zstd")
+        }
+        return level
+    }
+
+    /// Drops the rows of forgotten keys from the version's quarantine.jsonl (which records keys of rejected rows).
+    /// Returns how many rows it dropped, by reason code.
+    static func filterQuarantine(directory: String, manifest: DatasetManifest, forgotten: Set<String>) throws(DatasetError) -> [String: Int] {
+        guard let name = manifest.quarantine.file else { return [:] }
+        let path = "\(directory)/\(name)"
+        let bytes: [UInt8]?
+        do { bytes = try FileSystem.readAll(path, role: name) } catch { throw DatasetError(error, code: .corrupt) }
+        guard let bytes else { return [:] }
+        var kept: [UInt8] = []
+        var dropped: [String: Int] = [:]
+        for line in bytes.split(separator: 0x0a, omittingEmptySubsequences: true) {
+            let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+            if let key = object?["key"] as? String, forgotten.contains(key) {
+                dropped[object?["reason"] as? String ?? "unknown", default: 0] += 1
+                continue
+            }
+            kept += line + [0x0a]
+        }
+        guard !dropped.isEmpty else { return [:] }
+        do { try FileSystem.writeAtomically(kept, to: path, role: name) } catch { throw DatasetError(error) }
+        return dropped
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import SystemIO
+
+/// Versions a person marked as not to be removed by `etl gc`: `<dataset>/pins.json`, `{"pinned": ["v3", …]}`,
+/// replaced atomically. Changed only under the dataset lock, so a pin never races a gc.
+public struct PinList: Codable, Sendable, Equatable {
+    public static let fileName = "pins.json"
+    public var pinned: [String]
+
+    public init(pinned: [String] = []) { self.pinned = VersionName.sorted(Array(Set(pinned))) }
+
+    public func contains(_ version: String) -> Bool { pinned.contains(version) }
+
+    /// Returns false when nothing changed (already pinned / not pinned).
+    public mutating func set(_ version: String, pinned on: Bool) -> Bool {
+        guard contains(version) != on else { return false }
+        self = PinList(pinned: on ? pinned + [version] : pinned.filter { $0 != version })
+        return true
+    }
+
+    public static func path(in datasetDirectory: String) -> String { "\(datasetDirectory)/\(fileName)" }
+
+    /// The pins of a dataset; none when the file does not exist.
+    public static func load(datasetDirectory: String) throws(DatasetError) -> PinList {
+        let path = path(in: datasetDirectory)
+        let bytes: [UInt8]?
+        do { bytes = try FileSystem.readAll(path, role: fileName) } catch { throw DatasetError(error, code: .corrupt) }
+        guard let bytes else { return PinList() }
+        do { return PinList(pinned: try JSONDecoder().decode(PinList.self, from: Data(bytes)).pinned) } catch {
+            throw DatasetError(.corrupt, path: path, "\(path) is not a pin list ({\"pinned\": [\"v1\", …]}): \(error)")
+        }
+    }
+
+    public func save(datasetDirectory: String) throws(DatasetError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = (try? encoder.encode(self)) ?? Data()
+        do { try FileSystem.writeAtomically(Array(data) + [0x0a], to: PinList.path(in: datasetDirectory), role: PinList.fileName) } catch {
+            throw DatasetError(error)
+        }
+    }
+}

@@ -12,10 +12,11 @@ struct Etl: ParsableCommand {
         discussion: """
             Exit codes: 0 success (also: nothing new to publish), 1 internal error, 2 invalid pipeline file or usage, \
             3 source database unreachable or authentication failed, 4 source query failed, 5 output could not be written \
-            (disk full, permissions), 6 another run holds the dataset's lock, 7 dataset or version not found.
+            (disk full, permissions), 6 another run holds the dataset's lock, 7 dataset or version not found, 8 a quality gate (expect:) failed, \
+            10 interrupted by SIGTERM/SIGINT (stopped cleanly, nothing published).
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, InspectCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, InspectCommand.self, StatusCommand.self])
 
     static func main() {
         // Past a file-size limit, writes must fail with EFBIG (reported, exit 5) instead of the default SIGXFSZ

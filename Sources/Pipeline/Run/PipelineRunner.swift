@@ -97,6 +97,7 @@ public enum PipelineRunner {
                 throw DatasetError(.corrupt, path: store.location, error.description)
             }
             try store.assemble(built, into: staged)
+            try QualityGates.check(config, built: built, progress: progress, staged: staged)
             TestHooks.pause(at: .beforeCommit)
             try staged.commit(as: version, expectedLatest: latest)
             progress.elapsedSeconds = Date().timeIntervalSince(started)
@@ -134,6 +135,7 @@ public enum PipelineRunner {
         var lastReport = Date()
         do {
             while let item = map.next() {
+                if Interruption.requested { throw RunInterrupted(signal: Interruption.signal) }
                 try sink.consume(item)
                 if sink.progress.rowsRead % 256 == 0 {
                     let now = Date()

@@ -72,7 +72,7 @@ struct OpsGateTests {
     @Test func lopsidedSplitExits8() throws {
         let ws = try Workspace("gatesplit")
         try seedFeedback(ws, count: 30)
-        try ws.writePipeline("fb", Self.pipeline(expect: "  max_split_share: 0.5\n"))
+        try ws.writePipeline("fb", Self.pipeline(expect: "  max_split_share: 0.2\n"))
         try expectGateFailure(ws, rows: 30, contains: ["expect.max_split_share: split 'train' holds"])
     }
 

@@ -6,10 +6,8 @@ import Yams
 /// rely on it.
 @Suite("etl run: signals and deployment")
 struct OpsShutdownTests {
-    func interruptMidRun(_ signal: Int32) throws {
-        let ws = try Workspace("sig\(signal)")
-        try seedFeedback(ws, count: 400)
-        try ws.writePipeline("fb", basicPipeline.replacingOccurrences(of: "FROM $S.feedback", with: "FROM $S.feedback WHERE pg_sleep(0.02) IS NOT NULL"))
+    /// Starts `etl run fb`, sends `signal` once the run is staging, and returns the process (ended) and its stderr.
+    func signalMidRun(_ ws: Workspace, _ signal: Int32) throws -> (Process, String, Double) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: etlBinary)
         process.arguments = ["run", "fb"]
@@ -20,12 +18,20 @@ struct OpsShutdownTests {
         try process.run()
         let deadline = Date().addingTimeInterval(20)
         while !ws.datasetEntries("fb").contains(where: { $0.hasPrefix(".staging") }) && Date() < deadline { usleep(20_000) }
-        usleep(500_000)
+        usleep(300_000)
         let sent = Date()
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
-        let took = Date().timeIntervalSince(sent)
         let stderr = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process, stderr, Date().timeIntervalSince(sent))
+    }
+
+    /// Rows streaming (a large table, no sleep): the runner sees the flag at the next row and stops cleanly.
+    func interruptWhileRowsStream(_ signal: Int32) throws {
+        let ws = try Workspace("sig\(signal)")
+        try seedFeedback(ws, count: 150_000)
+        try ws.writePipeline("fb", basicPipeline.replacingOccurrences(of: "size_limit: 4KiB", with: "size_limit: 1MiB"))
+        let (process, stderr, took) = try signalMidRun(ws, signal)
         #expect(process.terminationReason == .exit && process.terminationStatus == 10, "\(process.terminationStatus) \(stderr)")
         #expect(took < 5, "took \(took) s to stop")
         #expect(stderr.contains("interrupted by \(signal == SIGTERM ? "SIGTERM" : "SIGINT")"), "\(stderr)")
@@ -35,15 +41,33 @@ struct OpsShutdownTests {
         #expect(ledger.contains(#""exit_code":10"#) && ledger.contains(#""failure":"interrupted""#), "\(ledger)")
 
         // The lock was released and the cursor did not move: the next run takes every row.
+        let next = try ws.etl("run", "fb")
+        #expect(next.status == 0, "\(next.output)")
+        #expect(try ws.manifest("fb", "v1").counts.samples == 150_000)
+    }
+
+    @Test func sigtermStopsTheRunCleanly() throws { try interruptWhileRowsStream(SIGTERM) }
+
+    @Test func sigintStopsTheRunCleanly() throws { try interruptWhileRowsStream(SIGINT) }
+
+    /// A query still sorting towards its first row (pg_sleep per row before the ORDER BY) sends nothing to check the
+    /// flag at: the watchdog ends the process by the signal after the grace period. Nothing published, and the next
+    /// run cleans up and takes every row.
+    @Test func aQueryWithoutRowsYetIsStoppedByTheWatchdog() throws {
+        let ws = try Workspace("sigwatch")
+        try seedFeedback(ws, count: 600)
+        try ws.writePipeline("fb", basicPipeline.replacingOccurrences(of: "FROM $S.feedback", with: "FROM $S.feedback WHERE pg_sleep(0.02) IS NOT NULL"))
+        let (process, stderr, took) = try signalMidRun(ws, SIGTERM)
+        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM, "\(process.terminationStatus) \(stderr)")
+        #expect(took > 4 && took < 8, "took \(took) s")
+        #expect(stderr.contains("still running 5 s after the signal"), "\(stderr)")
+        #expect(ws.versions("fb").isEmpty)
         try ws.writePipeline("fb", basicPipeline)
         let next = try ws.etl("run", "fb")
         #expect(next.status == 0, "\(next.output)")
-        #expect(try ws.manifest("fb", "v1").counts.samples == 400)
+        #expect(next.stderr.contains("left by an interrupted run"))
+        #expect(try ws.manifest("fb", "v1").counts.samples == 600)
     }
-
-    @Test func sigtermStopsTheRunCleanly() throws { try interruptMidRun(SIGTERM) }
-
-    @Test func sigintStopsTheRunCleanly() throws { try interruptMidRun(SIGINT) }
 
     static let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("deploy")

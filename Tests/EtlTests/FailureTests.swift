@@ -177,7 +177,7 @@ struct FailureTests {
         #expect(result.status == 5, "\(result.output)")
         #expect(result.stderr.contains("No space left on device"))
         let left = (try? FileManager.default.contentsOfDirectory(atPath: root + "/big")) ?? []
-        #expect(left.sorted() == [".lock"], "left behind: \(left)")
+        #expect(left.sorted() == [".lock", "runs.jsonl"], "left behind: \(left) (the ledger records the failed run)")
         try? FileManager.default.removeItem(atPath: root)
     }
 }

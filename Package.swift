@@ -11,6 +11,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Structured logs (--log-format json): the LogHandler API only; no backend pulled in.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C interop: system libraries found through pkg-config, installed from Debian's -dev packages.
@@ -31,17 +33,18 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["MDS", "SystemIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Pipeline", dependencies: [
             "Postgres", "Media", "MDS", "Dataset", "SystemIO", .product(name: "Yams", package: "Yams"),
-            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "etl", dependencies: [
             "Pipeline", "MDS", "Dataset", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "MDSTests", dependencies: ["MDS"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "MDS", "SystemIO"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "MDS", "Dataset", "Postgres"]),
-        .testTarget(name: "EtlTests", dependencies: ["MDS", "Dataset", "Postgres"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "MDS", "Dataset", "Postgres", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "EtlTests", dependencies: ["MDS", "Dataset", "Postgres", .product(name: "Yams", package: "Yams")]),
     ]
 )

@@ -28,6 +28,8 @@ public protocol DatasetStore: Sendable {
     func repairPointers() -> String?
     /// A published version's directory on this machine, when the store is local.
     func localDirectory(of version: String) -> String?
+    /// The dataset's append-only record of runs (published, nothing new, failed): what `etl status` shows.
+    var runLedger: any RunLedger { get }
 }
 
 /// The run lock of a dataset; released when the value is dropped (and by the kernel if the process dies).

@@ -6,6 +6,7 @@ import SystemIO
 ///     <output_root>/<dataset>/
 ///       v1/ v2/ …            complete versions (manifest.json, <split>/index.json + shards, quarantine.jsonl)
 ///       LATEST               the newest version's name: derived, repaired by the next run or reader if stale
+///       runs.jsonl           the run ledger: one JSON object per run, appended (RunLedger)
 ///       .lock                held (flock) by the run in progress
 ///       .staging-<run id>/   a run's version under construction; invisible to readers
 ///
@@ -31,6 +32,8 @@ public struct LocalDatasetStore: DatasetStore {
     public func versionDirectory(_ version: String) -> String { "\(directory)/\(version)" }
 
     public func localDirectory(of version: String) -> String? { versionDirectory(version) }
+
+    public var runLedger: any RunLedger { LocalRunLedger(path: "\(directory)/\(LocalRunLedger.fileName)") }
 
     /// Only `v<N>` directories holding a manifest count: a staging directory, or a claim left by the fallback
     /// commit of a file system without RENAME_NOREPLACE, is not a version.

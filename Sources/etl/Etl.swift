@@ -13,12 +13,13 @@ struct Etl: ParsableCommand {
             Exit codes: 0 success (also: nothing new to publish), 1 internal error, 2 invalid pipeline file or usage, \
             3 source database unreachable or authentication failed, 4 source query failed, 5 output could not be written \
             (disk full, permissions), 6 another run holds the dataset's lock, 7 dataset or version not found, \
-            9 verification failed (etl verify found a bad file; each one is named with what is wrong).
+            8 a quality gate (expect:) failed, 9 verification failed (etl verify found a bad file; each one is named with \
+            what is wrong), 10 interrupted by SIGTERM/SIGINT (stopped cleanly, nothing published).
             """,
-        version: "0.1.0",
-        subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, InspectCommand.self, DatasetsCommand.self,
-                      VerifyCommand.self, DiffCommand.self, HeadCommand.self, PinCommand.self, UnpinCommand.self, GcCommand.self,
-                      ForgetCommand.self])
+        version: "0.2.0",
+        subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, InspectCommand.self, StatusCommand.self,
+                      DatasetsCommand.self, VerifyCommand.self, DiffCommand.self, HeadCommand.self, PinCommand.self,
+                      UnpinCommand.self, GcCommand.self, ForgetCommand.self])
 
     static func main() {
         // Past a file-size limit, writes must fail with EFBIG (reported, exit 5) instead of the default SIGXFSZ

@@ -12,6 +12,13 @@ enum EtlExit: Int32 {
     case writeFailed = 5
     case locked = 6
     case notFound = 7
+    /// The built version broke a bound of `expect:`: nothing published, the cursor did not move. Retrying reads the
+    /// same rows and fails the same way, so schedulers should alert rather than retry.
+    case qualityGateFailed = 8
+    /// SIGTERM/SIGINT stopped the run cleanly (lock released, staging removed, nothing published). Not 143 (128 +
+    /// SIGTERM): that is what a shell reports for a process the signal killed outright, which tells an operator
+    /// nothing about whether it cleaned up; 10 says it did, and that the next run picks up the same rows.
+    case interrupted = 10
 
     init(_ category: FailureCategory) {
         switch category {
@@ -22,6 +29,8 @@ enum EtlExit: Int32 {
         case .locked: self = .locked
         case .notFound: self = .notFound
         case .internal: self = .internalError
+        case .qualityGate: self = .qualityGateFailed
+        case .interrupted: self = .interrupted
         }
     }
 }

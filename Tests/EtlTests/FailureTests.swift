@@ -44,7 +44,7 @@ struct FailureTests {
         #expect(failed.status == 4, "\(failed.output)")
         #expect(failed.stderr.contains("22012") && failed.stderr.contains("division by zero"))
         #expect(ws.versions("fb") == ["v1"])
-        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "v1"])
+        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "runs.jsonl", "v1"])
 
         try ws.writePipeline("fb", basicPipeline)
         #expect(try ws.etl("run", "fb").status == 0)
@@ -84,7 +84,7 @@ struct FailureTests {
         #expect(result.status == 5, "\(result.output)")
         #expect(result.stderr.contains("File too large"))
         #expect(ws.versions("fb") == ["v1"])
-        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "v1"])
+        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "runs.jsonl", "v1"])
         let retry = try ws.etl("run", "fb")
         #expect(retry.status == 0, "\(retry.output)")
         #expect(try ws.manifest("fb", "v2").counts.newSamples == 300)
@@ -132,7 +132,7 @@ struct FailureTests {
         let next = try ws.etl("run", "fb")
         #expect(next.status == 0, "\(next.output)")
         #expect(next.stderr.contains("left by an interrupted run"))
-        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "v1"])
+        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "runs.jsonl", "v1"])
         #expect(try ws.manifest("fb", "v1").counts.samples == 200)
     }
 
@@ -177,7 +177,7 @@ struct FailureTests {
         #expect(result.status == 5, "\(result.output)")
         #expect(result.stderr.contains("No space left on device"))
         let left = (try? FileManager.default.contentsOfDirectory(atPath: root + "/big")) ?? []
-        #expect(left.sorted() == [".lock"], "left behind: \(left)")
+        #expect(left.sorted() == [".lock", "runs.jsonl"], "left behind: \(left) (the ledger records the failed run)")
         try? FileManager.default.removeItem(atPath: root)
     }
 }

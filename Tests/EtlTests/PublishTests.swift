@@ -45,7 +45,7 @@ import Testing
         #expect(statuses.sorted() == [0, 6], "\(messages)")
         #expect(messages.contains { $0.contains("nothing was published, rerun to build on it") }, "the loser says it lost the race: \(messages)")
         #expect(ws.versions("fb") == ["v1", "v2"])
-        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "v1", "v2"], "the loser leaves nothing (.lock is from the first run)")
+        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "runs.jsonl", "v1", "v2"], "the loser leaves nothing (.lock is from the first run)")
         #expect(try ws.manifest("fb", "v2").counts.newSamples == 30)
         #expect(try ws.allSamples("fb", "v2").count == 50)
     }

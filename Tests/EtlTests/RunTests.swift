@@ -90,7 +90,7 @@ struct RunTests {
         #expect(again.status == 0)
         #expect(again.stdout.contains("nothing new since v1"))
         #expect(ws.versions("fb") == ["v1"])
-        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "v1"])
+        #expect(ws.datasetEntries("fb") == [".lock", "LATEST", "runs.jsonl", "v1"])
     }
 
     @Test func emptySourcePublishesNothing() throws {

@@ -66,6 +66,7 @@ extension PipelineConfig {
         let split = top.node("split").map { decodeSplit($0, issues: &issues) } ?? SplitConfig.default
         let shards = top.node("shards").map { decodeShards($0, issues: &issues) } ?? ShardConfig.default
         let media = top.node("media").map { decodeMedia($0, issues: &issues) } ?? MediaConfig.default
+        let expect = top.node("expect").map { Expectations.decode($0, columns: columns, issues: &issues) } ?? Expectations()
         top.reportUnknownKeys(issues: &issues)
 
         if let source, let split, let groupColumn = split.groupColumn, groupColumn.isEmpty {
@@ -75,7 +76,7 @@ extension PipelineConfig {
         return PipelineConfig(name: name.0, dataset: dataset?.0 ?? name.0, outputRoot: outputRoot,
                               outputRootLocation: outputRootLocation, source: source,
                               columns: columns, split: split, shards: shards, media: media,
-                              path: root.file, sha256: sha256)
+                              expect: expect, path: root.file, sha256: sha256)
     }
 
     private static func decodeSource(_ node: ConfigNode, environment: [String: String], issues: inout ConfigIssues) -> SourceConfig? {

@@ -14,6 +14,8 @@ public struct PipelineConfig: Sendable {
     public var split: SplitConfig
     public var shards: ShardConfig
     public var media: MediaConfig
+    /// `expect:` bounds a new version must meet to be published (QualityGates); empty when the file has none.
+    public var expect = Expectations()
     /// The file it was read from, and the sha256 of its bytes: recorded in every manifest it publishes.
     public var path: String
     public var sha256: String

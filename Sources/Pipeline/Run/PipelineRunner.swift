@@ -121,6 +121,7 @@ public enum PipelineRunner {
             built.manifest.rowsFile = PublishedRowsFile.fileName
             if revisit.after != cursorFrom { built.manifest.cursor.revisitFrom = revisit.after }
             try store.assemble(built, into: staged)
+            try QualityGates.check(config, built: built, progress: progress, staged: staged)
             TestHooks.pause(at: .beforeCommit)
             try staged.commit(as: version, expectedLatest: latest)
             progress.elapsedSeconds = Date().timeIntervalSince(started)
@@ -162,6 +163,7 @@ public enum PipelineRunner {
         var lastReport = Date()
         do {
             while let item = map.next() {
+                if Interruption.requested { throw RunInterrupted(signal: Interruption.signal) }
                 try sink.consume(item)
                 if sink.progress.rowsRead % 256 == 0 {
                     let now = Date()

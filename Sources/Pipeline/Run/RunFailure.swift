@@ -19,6 +19,10 @@ public enum FailureCategory: String, Sendable, CaseIterable {
     case notFound
     /// A bug: report it.
     case `internal`
+    /// The built version broke a bound of the pipeline's `expect:` section; nothing was published.
+    case qualityGate
+    /// SIGTERM or SIGINT stopped the run at a batch boundary; nothing was published, the lock was released.
+    case interrupted
 }
 
 /// An error that knows its category and whether retrying may help. Every error a run can throw conforms here, so the

@@ -1,0 +1,137 @@
+import Dataset
+import Foundation
+import Testing
+
+/// Every run — published, nothing new, failed, even before the lock — is one line of `<dataset>/runs.jsonl`, and
+/// `etl status` shows them.
+@Suite("etl run: the run ledger and etl status")
+struct OpsLedgerTests {
+    func ledger(_ ws: Workspace, _ dataset: String = "fb") throws -> [[String: Any]] {
+        let text = try String(contentsOf: ws.datasets.appendingPathComponent("\(dataset)/runs.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+        }
+    }
+
+    @Test func publishedNothingNewAndLockedRunsAreRecorded() throws {
+        let ws = try Workspace("ledger")
+        try seedFeedback(ws, count: 20)
+        try ws.writePipeline("fb", basicPipeline)
+        #expect(try ws.etl("run", "fb").status == 0)
+        #expect(try ws.etl("run", "fb").status == 0)
+        // A run that finds the lock held fails before it starts: still recorded, without a run id.
+        let lockFile = ws.datasets.appendingPathComponent("fb/.lock")
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["-n", lockFile.path, "sleep", "5"]
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        usleep(300_000)
+        #expect(try ws.etl("run", "fb").status == 6)
+
+        let records = try ledger(ws)
+        try #require(records.count == 3, "\(records)")
+        let manifest = try ws.manifest("fb", "v1")
+        let published = records[0]
+        let expectedKeys: Set<String> = [
+            "run_id", "pipeline", "dataset", "config_sha256", "host", "pid", "started_at", "ended_at", "duration_seconds",
+            "outcome", "exit_code", "failure", "rows_read", "samples_written", "quarantined", "quarantined_by_reason",
+            "bytes_read", "bytes_written", "cursor_from", "cursor_to", "parent", "version_published", "error",
+        ]
+        #expect(Set(published.keys) == expectedKeys)
+        #expect(published["run_id"] as? String == manifest.runId)
+        #expect(published["outcome"] as? String == "published")
+        #expect(published["exit_code"] as? Int == 0)
+        #expect(published["config_sha256"] as? String == manifest.pipeline.configSha256)
+        #expect((published["host"] as? String)?.isEmpty == false)
+        #expect(published["rows_read"] as? Int == 20 && published["samples_written"] as? Int == 20)
+        #expect(published["bytes_read"] as? Int == manifest.stats.sourceBytes && published["bytes_written"] as? Int == manifest.stats.bytesWritten)
+        #expect(published["cursor_from"] is NSNull && published["cursor_to"] as? String == "20")
+        #expect(published["version_published"] as? String == "v1" && published["error"] is NSNull)
+
+        #expect(records[1]["outcome"] as? String == "nothing_new")
+        #expect(records[1]["cursor_from"] as? String == "20" && records[1]["cursor_to"] as? String == "20")
+        #expect(records[1]["version_published"] is NSNull && records[1]["parent"] as? String == "v1")
+
+        #expect(records[2]["outcome"] as? String == "failed")
+        #expect(records[2]["exit_code"] as? Int == 6 && records[2]["failure"] as? String == "locked")
+        #expect(records[2]["run_id"] is NSNull)
+        #expect((records[2]["error"] as? String)?.contains("another run holds this dataset's lock") == true)
+    }
+
+    @Test func aFailedConnectionIsRecordedWithoutItsPassword() throws {
+        let ws = try Workspace("ledgerpw")
+        let secret = "hunter2-\(UUID().uuidString.prefix(6))"
+        try ws.writePipeline("fb", basicPipeline.replacingOccurrences(
+            of: "source:\n", with: "source:\n  connection: \"host=127.0.0.1 port=1 user=etl password=\(secret) dbname=x connect_timeout=3\"\n"))
+        let result = try ws.etl("run", "fb")
+        #expect(result.status == 3, "\(result.output)")
+        let text = try String(contentsOf: ws.datasets.appendingPathComponent("fb/runs.jsonl"), encoding: .utf8)
+        #expect(!text.contains(secret))
+        let record = try #require(try ledger(ws).first)
+        #expect(record["outcome"] as? String == "failed" && record["exit_code"] as? Int == 3 && record["failure"] as? String == "unreachable")
+        #expect((record["error"] as? String)?.contains("127.0.0.1") == true)
+        let status = try ws.etl("status", "fb", "--json")
+        #expect(status.status == 0, "\(status.output)")
+        #expect(!status.output.contains(secret))
+    }
+
+    @Test func aLedgerThatCannotBeWrittenIsReportedNotFatal() throws {
+        let ws = try Workspace("ledgerro")
+        try seedFeedback(ws, count: 5)
+        try ws.writePipeline("fb", basicPipeline)
+        // A directory where the ledger file should be: the append fails, the run still publishes.
+        try FileManager.default.createDirectory(at: ws.datasets.appendingPathComponent("fb/runs.jsonl"), withIntermediateDirectories: true)
+        let result = try ws.etl("run", "fb")
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stderr.contains("etl: warning: the run was not recorded in the run ledger of fb"), "\(result.stderr)")
+        #expect(ws.versions("fb") == ["v1"])
+    }
+
+    /// The whole `etl status` table. Normalizer: in timestamps (`YYYY-MM-DDTHH:MM:SSZ`) and durations (`12.3s`)
+    /// every digit becomes 0, and the 8 hex digits of a run id become `xxxxxxxx`; each keeps its width, so the
+    /// columns' alignment is still checked.
+    static func normalized(_ text: String) -> String {
+        var out = text
+        for pattern in [#"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"#, #"\b\d+\.\ds\b"#] {
+            let regex = try! NSRegularExpression(pattern: pattern)
+            for match in regex.matches(in: out, range: NSRange(out.startIndex..., in: out)).reversed() {
+                let range = Range(match.range, in: out)!
+                out.replaceSubrange(range, with: out[range].map { $0.isNumber ? "0" : String($0) }.joined())
+            }
+        }
+        let runId = try! NSRegularExpression(pattern: #"(?<=Z  )[0-9a-f]{8}(?=  )"#)
+        return runId.stringByReplacingMatches(in: out, range: NSRange(out.startIndex..., in: out), withTemplate: "xxxxxxxx")
+    }
+
+    @Test func statusShowsTheRecentRunsNewestFirst() throws {
+        let ws = try Workspace("status")
+        try seedFeedback(ws, count: 20)
+        try ws.writePipeline("fb", basicPipeline)
+        #expect(try ws.etl("run", "fb").status == 0)
+        #expect(try ws.etl("run", "fb").status == 0)
+        try seedFeedback(ws, from: 21, count: 5)
+        try ws.writePipeline("fb", basicPipeline + "\nexpect:\n  min_new_rows: 10\n")
+        #expect(try ws.etl("run", "fb").status == 8)
+
+        let status = try ws.etl("status", "fb")
+        #expect(status.status == 0, "\(status.output)")
+        #expect(Self.normalized(status.stdout) == """
+            STARTED               RUN       PIPELINE  OUTCOME      EXIT  ROWS  SAMPLES  QUARANTINED  VERSION  CURSOR    DURATION  ERROR
+            0000-00-00T00:00:00Z  xxxxxxxx  fb        failed       8     5     5        0            -        20        0.0s      a quality gate failed (pipelines/fb.yaml); nothing was published and the cursor…
+            0000-00-00T00:00:00Z  xxxxxxxx  fb        nothing_new  0     0     0        0            -        20        0.0s
+            0000-00-00T00:00:00Z  xxxxxxxx  fb        published    0     20    20       0            v1       start→20  0.0s
+
+            """)
+
+        let two = try ws.etl("status", "-n", "2", "--json")
+        #expect(two.status == 0, "\(two.output)")
+        let records = try JSONDecoder().decode([RunRecord].self, from: Data(two.stdout.utf8))
+        #expect(records.map(\.outcome) == [.failed, .nothingNew])
+        #expect(records[0].failure == "quality_gate" && records[0].exitCode == 8)
+        #expect(records[0].error?.contains("expect.min_new_rows: 5 new rows read, at least 10 expected") == true)
+
+        let none = try ws.etl("status", "nope")
+        #expect(none.status == 7 && none.stderr.contains("no runs recorded for 'nope'"), "\(none.output)")
+    }
+}

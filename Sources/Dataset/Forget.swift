@@ -176,7 +176,8 @@ public enum Forget {
                 if manifest.quarantine.byReason[reason] == 0 { manifest.quarantine.byReason[reason] = nil }
             }
             manifest.counts.quarantined = manifest.quarantine.count
-            guard removedHere > 0 || !dropped.isEmpty else { continue }
+            let rowsDropped = try filterRows(directory: directory, manifest: manifest, forgotten: forgotten)
+            guard removedHere > 0 || !dropped.isEmpty || rowsDropped > 0 else { continue }
             for (split, index) in newIndexes {
                 do { try FileSystem.writeAtomically(index.jsonBytes(), to: "\(directory)/\(split)/\(MDSIndex.basename)", role: MDSIndex.basename) } catch {
                     throw DatasetError(error)
@@ -231,6 +232,32 @@ public enum Forget {
             throw DatasetError(.corrupt, path: path, "cannot rewrite \(path): compression '\(compression)' is not zstd")
         }
         return level
+    }
+
+    /// Drops forgotten keys from the version's rows.bin (the (cursor, key) list exactly-once re-reads consult), so no
+    /// byte of the version names them; the tombstones keep a re-read from publishing them again. Returns how many.
+    static func filterRows(directory: String, manifest: DatasetManifest, forgotten: Set<String>) throws(DatasetError) -> Int {
+        guard let name = manifest.rowsFile else { return 0 }
+        let path = "\(directory)/\(name)"
+        guard FileSystem.exists(path) else { return 0 }
+        var dropped = 0
+        do throws(SystemError) {
+            try PublishedRowsFile.forEach(path) { row in if let key = row.key, forgotten.contains(key) { dropped += 1 } }
+            guard dropped > 0 else { return 0 }
+            let temporary = "\(directory)/.\(name).forget-\(getpid())"
+            FileSystem.removeIfPresent(temporary)
+            let writer = try PublishedRowsFile.Writer(path: temporary)
+            var failure: SystemError?
+            try PublishedRowsFile.forEach(path) { row in
+                guard failure == nil, !(row.key.map(forgotten.contains) ?? false) else { return }
+                do throws(SystemError) { try writer.append(row) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            try writer.close()
+            try FileSystem.rename(temporary, to: path, role: name)
+            try FileSystem.syncDirectory(directory)
+        } catch { throw DatasetError(error) }
+        return dropped
     }
 
     /// Drops the rows of forgotten keys from the version's quarantine.jsonl (which records keys of rejected rows).

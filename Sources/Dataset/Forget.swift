@@ -58,6 +58,11 @@ public enum Forget {
 
     static let workPrefix = ".forget-"
 
+    /// Whether a forget died half-way and left its journal (the next forget finishes it).
+    public static func isInterrupted(datasetDirectory: String) -> Bool {
+        FileSystem.exists(ForgetJournal.path(datasetDirectory))
+    }
+
     private struct ShardID: Hashable {
         var split: String
         var basename: String

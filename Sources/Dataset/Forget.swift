@@ -39,7 +39,9 @@ public enum Forget {
         public var keysFound: Int
         public var tombstonesAdded: Int
         public var versions: [VersionResult]
-        enum CodingKeys: String, CodingKey { case dataset, keysFound = "keys_found", tombstonesAdded = "tombstones_added", versions }
+        /// An interrupted forget was found and finished first.
+        public var resumed: Bool
+        enum CodingKeys: String, CodingKey { case dataset, keysFound = "keys_found", tombstonesAdded = "tombstones_added", versions, resumed }
     }
 
     /// The text a group value is matched against.
@@ -56,6 +58,11 @@ public enum Forget {
 
     static let workPrefix = ".forget-"
 
+    /// Whether a forget died half-way and left its journal (the next forget finishes it).
+    public static func isInterrupted(datasetDirectory: String) -> Bool {
+        FileSystem.exists(ForgetJournal.path(datasetDirectory))
+    }
+
     private struct ShardID: Hashable {
         var split: String
         var basename: String
@@ -63,6 +70,12 @@ public enum Forget {
 
     /// Call with the dataset lock held.
     public static func run(_ selector: Selector, reason: String, store: LocalDatasetStore, now: Date = Date()) throws -> Report {
+        // An interrupted forget is finished first, so every version is consistent again before anything is read.
+        let resumed = try ForgetJournal.finishInterrupted(datasetDirectory: store.directory)
+        // Work files left without a journal are debris (we hold the lock, so no forget is running).
+        for name in ((try? FileSystem.contentsOfDirectory(store.directory)) ?? nil) ?? [] where name.hasPrefix(workPrefix) {
+            try? FileSystem.removeTree("\(store.directory)/\(name)")
+        }
         let versions = try store.versions()
         var manifests: [String: DatasetManifest] = [:]
         var indexes: [String: [String: MDSIndex]] = [:]
@@ -112,27 +125,28 @@ public enum Forget {
         if added > 0 { try tombstones.save(datasetDirectory: store.directory) }
 
         // 3. Rewrite each affected shard once, into a work directory next to the versions.
-        // Work files of an interrupted forget are debris (we hold the lock, so no forget is running).
-        for name in ((try? FileSystem.contentsOfDirectory(store.directory)) ?? nil) ?? [] where name.hasPrefix(workPrefix) {
-            try? FileSystem.removeTree("\(store.directory)/\(name)")
-        }
-        let work = "\(store.directory)/\(workPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileSystem.removeTree(work) }
+        // Absolute paths: the journal must still make sense to a later forget started from another directory.
+        let root = store.directory.hasPrefix("/") ? store.directory : "\(FileManager.default.currentDirectoryPath)/\(store.directory)"
+        let work = "\(root)/\(workPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var journaled = false
+        defer { if !journaled { try? FileSystem.removeTree(work) } }
         var rewritten: [ShardID: [MDSShardEntry]] = [:]
         for (id, keys) in matches {
             let (entry, path) = shardEntries[id]!
             rewritten[id] = try rewrite(entry, path: path, dropping: keys, into: "\(work)/\(id.split)")
         }
 
-        // 4. Each version lets go of the old shards.
+        // 4. What each version becomes, written down as a journal before any version is touched.
+        var journal = ForgetJournal(work: work)
         var results: [VersionResult] = []
         let at = ISO8601DateFormatter().string(from: now)
         for version in versions {
             var manifest = manifests[version]!
-            let directory = store.versionDirectory(version)
+            let directory = "\(root)/\(version)"
             var removedHere = 0, rewrittenHere = 0
             var obsolete: [String] = []
-            var newIndexes: [(String, MDSIndex)] = []
+            var links: [ForgetJournal.Link] = []
+            var writes: [ForgetJournal.FileWrite] = []
             for split in manifest.splits.keys.sorted() {
                 let index = indexes[version]![split]!
                 guard index.shards.contains(where: { rewritten[ShardID(split: split, basename: $0.storedFile.basename)] != nil }) else { continue }
@@ -154,48 +168,50 @@ public enum Forget {
                     rewrittenHere += 1
                     if createdBy == version { newInSplit -= removed }
                     for new in replacement {
-                        let target = "\(directory)/\(split)/\(new.storedFile.basename)"
-                        if !FileSystem.exists(target) {
-                            do { try FileSystem.link("\(work)/\(split)/\(new.storedFile.basename)", to: target) } catch { throw DatasetError(error) }
-                        }
+                        links.append(.init(source: "\(work)/\(split)/\(new.storedFile.basename)",
+                                           target: "\(directory)/\(split)/\(new.storedFile.basename)"))
                         entries.append(new)
                         records.append(.init(basename: new.storedFile.basename, samples: new.samples, bytes: new.storedFile.bytes,
                                              rawBytes: new.rawData.bytes, sha256: new.storedFile.hashes["sha256"] ?? "", createdBy: createdBy))
                     }
                     obsolete.append("\(split)/\(entry.storedFile.basename)")
                 }
-                newIndexes.append((split, MDSIndex(shards: entries, version: 2)))
+                writes.append(.init(path: "\(directory)/\(split)/\(MDSIndex.basename)", bytes: Data(MDSIndex(shards: entries, version: 2).jsonBytes())))
                 manifest.splits[split]!.shards = records
                 manifest.splits[split]!.samples = records.reduce(0) { $0 + $1.samples }
                 manifest.splits[split]!.newSamples = max(0, newInSplit)
             }
-            let dropped = try filterQuarantine(directory: directory, manifest: manifest, forgotten: forgotten)
-            for (reason, count) in dropped {
-                manifest.quarantine.count -= count
-                manifest.quarantine.byReason[reason, default: count] -= count
-                if manifest.quarantine.byReason[reason] == 0 { manifest.quarantine.byReason[reason] = nil }
-            }
-            manifest.counts.quarantined = manifest.quarantine.count
-            let rowsDropped = try filterRows(directory: directory, manifest: manifest, forgotten: forgotten)
-            guard removedHere > 0 || !dropped.isEmpty || rowsDropped > 0 else { continue }
-            for (split, index) in newIndexes {
-                do { try FileSystem.writeAtomically(index.jsonBytes(), to: "\(directory)/\(split)/\(MDSIndex.basename)", role: MDSIndex.basename) } catch {
-                    throw DatasetError(error)
+            if let (path, kept, dropped) = try filterQuarantine(directory: directory, manifest: manifest, forgotten: forgotten) {
+                writes.append(.init(path: path, bytes: Data(kept)))
+                for (reason, count) in dropped {
+                    manifest.quarantine.count -= count
+                    manifest.quarantine.byReason[reason, default: count] -= count
+                    if manifest.quarantine.byReason[reason] == 0 { manifest.quarantine.byReason[reason] = nil }
                 }
+                manifest.counts.quarantined = manifest.quarantine.count
             }
+            if let (path, kept) = try filterRows(directory: directory, manifest: manifest, forgotten: forgotten) {
+                writes.append(.init(path: path, bytes: Data(kept)))
+            }
+            guard !writes.isEmpty else { continue }
             manifest.counts.samples = manifest.splits.values.reduce(0) { $0 + $1.samples }
             manifest.counts.newSamples = manifest.splits.values.reduce(0) { $0 + $1.newSamples }
             manifest.redactions.append(.init(at: at, keys: removedHere, reason: reason, method: selector.method,
                                              keysDigest: tombstones.digest(of: forgotten), shardsRewritten: rewrittenHere))
-            let manifestBytes = Array(try manifest.encoded())
-            do { try FileSystem.writeAtomically(manifestBytes, to: "\(directory)/\(DatasetManifest.fileName)", role: DatasetManifest.fileName) } catch {
-                throw DatasetError(error)
-            }
+            // The manifest last: it is what says the version is complete.
+            writes.append(.init(path: "\(directory)/\(DatasetManifest.fileName)", bytes: try manifest.encoded()))
             let listed = Set(manifest.splits.flatMap { split, info in info.shards.map { "\(split)/\($0.basename)" } })
-            for path in obsolete where !listed.contains(path) { FileSystem.removeIfPresent("\(directory)/\(path)") }
+            journal.links += links
+            journal.writes += writes
+            journal.removals += obsolete.filter { !listed.contains($0) }.map { "\(directory)/\($0)" }
             results.append(VersionResult(version: version, samplesRemoved: removedHere, shardsRewritten: rewrittenHere))
         }
-        return Report(dataset: store.dataset, keysFound: found.count, tombstonesAdded: added, versions: results)
+        if !journal.writes.isEmpty {
+            try journal.save(datasetDirectory: store.directory)
+            journaled = true
+            try journal.apply(datasetDirectory: store.directory)
+        }
+        return Report(dataset: store.dataset, keysFound: found.count, tombstonesAdded: added, versions: results, resumed: resumed)
     }
 
     private static func keyText(_ sample: [String: MDSValue], path: String, index: Int) -> String? {
@@ -234,18 +250,20 @@ public enum Forget {
         return level
     }
 
-    /// Drops forgotten keys from the version's rows.bin (the (cursor, key) list exactly-once re-reads consult), so no
-    /// byte of the version names them; the tombstones keep a re-read from publishing them again. Returns how many.
-    static func filterRows(directory: String, manifest: DatasetManifest, forgotten: Set<String>) throws(DatasetError) -> Int {
-        guard let name = manifest.rowsFile else { return 0 }
+    /// The version's rows.bin (the (cursor, key) list exactly-once re-reads consult) without forgotten keys, so no
+    /// byte of the version names them (the tombstones keep a re-read from publishing them again): its path and the
+    /// kept bytes; nil when it names none of them.
+    static func filterRows(directory: String, manifest: DatasetManifest, forgotten: Set<String>) throws(DatasetError) -> (String, [UInt8])? {
+        guard let name = manifest.rowsFile else { return nil }
         let path = "\(directory)/\(name)"
-        guard FileSystem.exists(path) else { return 0 }
-        var dropped = 0
+        guard FileSystem.exists(path) else { return nil }
         do throws(SystemError) {
+            var dropped = 0
             try PublishedRowsFile.forEach(path) { row in if let key = row.key, forgotten.contains(key) { dropped += 1 } }
-            guard dropped > 0 else { return 0 }
+            guard dropped > 0 else { return nil }
             let temporary = "\(directory)/.\(name).forget-\(getpid())"
             FileSystem.removeIfPresent(temporary)
+            defer { FileSystem.removeIfPresent(temporary) }
             let writer = try PublishedRowsFile.Writer(path: temporary)
             var failure: SystemError?
             try PublishedRowsFile.forEach(path) { row in
@@ -254,20 +272,20 @@ public enum Forget {
             }
             if let failure { throw failure }
             try writer.close()
-            try FileSystem.rename(temporary, to: path, role: name)
-            try FileSystem.syncDirectory(directory)
+            return (path, try FileSystem.readAll(temporary, role: name) ?? [])
         } catch { throw DatasetError(error) }
-        return dropped
     }
 
-    /// Drops the rows of forgotten keys from the version's quarantine.jsonl (which records keys of rejected rows).
-    /// Returns how many rows it dropped, by reason code.
-    static func filterQuarantine(directory: String, manifest: DatasetManifest, forgotten: Set<String>) throws(DatasetError) -> [String: Int] {
-        guard let name = manifest.quarantine.file else { return [:] }
+    /// The version's quarantine.jsonl (which records keys of rejected rows) without the rows of forgotten keys:
+    /// its path, the kept bytes and how many rows were dropped by reason code; nil when nothing is dropped.
+    static func filterQuarantine(directory: String, manifest: DatasetManifest, forgotten: Set<String>) throws(DatasetError)
+        -> (String, [UInt8], [String: Int])?
+    {
+        guard let name = manifest.quarantine.file else { return nil }
         let path = "\(directory)/\(name)"
         let bytes: [UInt8]?
         do { bytes = try FileSystem.readAll(path, role: name) } catch { throw DatasetError(error, code: .corrupt) }
-        guard let bytes else { return [:] }
+        guard let bytes else { return nil }
         var kept: [UInt8] = []
         var dropped: [String: Int] = [:]
         for line in bytes.split(separator: 0x0a, omittingEmptySubsequences: true) {
@@ -278,8 +296,80 @@ public enum Forget {
             }
             kept += line + [0x0a]
         }
-        guard !dropped.isEmpty else { return [:] }
-        do { try FileSystem.writeAtomically(kept, to: path, role: name) } catch { throw DatasetError(error) }
-        return dropped
+        return dropped.isEmpty ? nil : (path, kept, dropped)
+    }
+}
+
+/// Everything one forget changes, saved (`<dataset>/.forget-journal.json`, atomically) before the first version is
+/// touched and applied step by step: links of the rewritten shards, then the small files (per version its
+/// index.json files, quarantine.jsonl, manifest.json last), then the removal of the old shards. Every step can be
+/// repeated, so a forget that dies half-way is finished by the next `etl forget` (which applies the journal
+/// before anything else), and no version stays with an index.json and a manifest.json that disagree.
+struct ForgetJournal: Codable {
+    struct Link: Codable {
+        var source: String
+        var target: String
+    }
+    struct FileWrite: Codable {
+        var path: String
+        var bytes: Data
+    }
+
+    static let fileName = ".forget-journal.json"
+
+    /// The directory holding the rewritten shards until every version links them.
+    var work: String
+    var links: [Link] = []
+    var writes: [FileWrite] = []
+    var removals: [String] = []
+
+    init(work: String) { self.work = work }
+
+    static func path(_ datasetDirectory: String) -> String { "\(datasetDirectory)/\(fileName)" }
+
+    func save(datasetDirectory: String) throws(DatasetError) {
+        let data: Data
+        do { data = try JSONEncoder().encode(self) } catch {
+            throw DatasetError(.writeFailed, path: Self.path(datasetDirectory), "cannot encode the forget journal: \(error)")
+        }
+        do { try FileSystem.writeAtomically(Array(data), to: Self.path(datasetDirectory), role: "forget journal") } catch { throw DatasetError(error) }
+    }
+
+    /// Applies a journal left by an interrupted forget; returns whether there was one.
+    static func finishInterrupted(datasetDirectory: String) throws(DatasetError) -> Bool {
+        let path = path(datasetDirectory)
+        let bytes: [UInt8]?
+        do { bytes = try FileSystem.readAll(path, role: "forget journal") } catch { throw DatasetError(error, code: .corrupt) }
+        guard let bytes else { return false }
+        let journal: ForgetJournal
+        do { journal = try JSONDecoder().decode(ForgetJournal.self, from: Data(bytes)) } catch {
+            throw DatasetError(.corrupt, path: path, "the journal of an interrupted forget cannot be read (\(error)); the versions it names may need etl verify")
+        }
+        try journal.apply(datasetDirectory: datasetDirectory)
+        return true
+    }
+
+    func apply(datasetDirectory: String) throws(DatasetError) {
+        var step = 0
+        // Tests stop the process here to prove an interrupted forget is finished later; production never sets it.
+        let crashAfter = ProcessInfo.processInfo.environment["ETL_TEST_FORGET_CRASH_AFTER"].flatMap { Int($0) }
+        func checkpoint() {
+            step += 1
+            if step == crashAfter { exit(99) }
+        }
+        do throws(SystemError) {
+            for link in links where !FileSystem.exists(link.target) {
+                try FileSystem.link(link.source, to: link.target)
+            }
+            checkpoint()
+            for write in writes {
+                try FileSystem.writeAtomically(Array(write.bytes), to: write.path, role: "forgotten version's file")
+                checkpoint()
+            }
+            for removal in removals { FileSystem.removeIfPresent(removal) }
+        } catch { throw DatasetError(error) }
+        FileSystem.removeIfPresent(Self.path(datasetDirectory))
+        try? FileSystem.syncDirectory(datasetDirectory)
+        try? FileSystem.removeTree(work)
     }
 }

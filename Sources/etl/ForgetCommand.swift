@@ -53,6 +53,7 @@ struct ForgetCommand: ParsableCommand {
             report = try Forget.run(try selector(store), reason: reason, store: store)
         } catch let error as ValidationError { throw error } catch { throw fail(error, context: "forget \(dataset)") }
         if json { return printJSON(report) }
+        if report.resumed { print("\(dataset): finished an interrupted forget first") }
         var rows = [["VERSION", "SAMPLES REMOVED", "SHARDS REWRITTEN"]]
         for version in report.versions { rows.append([version.version, String(version.samplesRemoved), String(version.shardsRewritten)]) }
         print("\(dataset): \(report.keysFound) key\(report.keysFound == 1 ? "" : "s") found and removed; \(report.tombstonesAdded) new tombstone\(report.tombstonesAdded == 1 ? "" : "s")")

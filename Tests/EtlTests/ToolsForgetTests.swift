@@ -92,6 +92,39 @@ struct ToolsForgetTests {
         #expect(ws.datasetEntries("notes").allSatisfy { !$0.hasPrefix(".forget-") })
     }
 
+    @Test func anInterruptedForgetIsFinishedByTheNextOne() throws {
+        let ws = try Workspace("forgetcrash")
+        try seedNotes(ws, count: 40)
+        try ws.writePipeline("notes", notesPipeline)
+        #expect(try ws.etl("run", "notes").status == 0)
+        try seedNotes(ws, from: 41, count: 10)
+        #expect(try ws.etl("run", "notes").status == 0)
+
+        // The process dies after linking the new shards and writing one file (v1's index.json, not its manifest).
+        let crashed = try ws.etl("forget", "notes", "--key", "7", environment: ["ETL_TEST_FORGET_CRASH_AFTER": "2"])
+        #expect(crashed.status == 99, "\(crashed.output)")
+        #expect(ws.datasetEntries("notes").contains(".forget-journal.json"))
+        let broken = try ws.etl("verify", "notes@v1")
+        #expect(broken.status == 9, "the crash left v1's index and manifest disagreeing")
+        #expect(broken.stderr.contains("a forget was interrupted"), "\(broken.stderr)")
+
+        // Any later forget finishes the journal first.
+        let next = try ws.etl("forget", "notes", "--key", "8")
+        #expect(next.status == 0, "\(next.output)")
+        #expect(next.stdout.hasPrefix("notes: finished an interrupted forget first\n"), "\(next.stdout)")
+        let verify = try ws.etl("verify", "notes", "--all")
+        #expect(verify.status == 0, "\(verify.output)")
+        for version in ["v1", "v2"] {
+            let samples = try ws.allSamples("notes", version)
+            #expect(samples["7"] == nil && samples["8"] == nil && samples.count == (version == "v1" ? 38 : 48))
+            #expect(try ws.manifest("notes", version).redactions.map(\.keys) == [1, 1], "one redaction per forget")
+            for (path, bytes) in try ws.everyByte("notes", version) {
+                #expect(!bytes.contains(bytes: Array("note-of-row-7-zz".utf8)), "\(path)")
+            }
+        }
+        #expect(ws.datasetEntries("notes").allSatisfy { !$0.hasPrefix(".forget") }, "\(ws.datasetEntries("notes"))")
+    }
+
     @Test func forgetByGroupNeedsTheGroupColumnInTheSamples() throws {
         let ws = try Workspace("forgetgroup")
         try seedNotes(ws, count: 40)

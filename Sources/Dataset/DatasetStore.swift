@@ -20,8 +20,9 @@ public protocol DatasetStore: Sendable {
     func read(_ path: String, of version: String) throws(DatasetError) -> [UInt8]
     /// The run lock: at most one run of a dataset at a time. Fails at once with `.locked` when another run holds it.
     func lock(runId: String) throws(DatasetError) -> DatasetLock
-    /// Removes what interrupted runs left behind (call with the lock held); returns what it removed, for the log.
-    func removeAbandonedStaging() -> [String]
+    /// Removes what interrupted runs left behind (call with the lock held), except the staging of run `keeping` (one
+    /// being resumed); returns what it removed, for the log.
+    func removeAbandonedStaging(keeping runId: String?) -> [String]
     /// A new version under construction, invisible to readers until `commit`.
     func stageVersion(runId: String) throws(DatasetError) -> any StagedVersion
     /// Brings derived pointers (LATEST) in line with the published versions; best effort, returns what it changed.
@@ -54,6 +55,8 @@ public protocol StagedVersion: AnyObject {
 }
 
 extension DatasetStore {
+    public func removeAbandonedStaging() -> [String] { removeAbandonedStaging(keeping: nil) }
+
     public var latestVersion: String? { (try? versions())?.last }
 
     public func manifest(of version: String) throws(DatasetError) -> DatasetManifest {

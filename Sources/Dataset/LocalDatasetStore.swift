@@ -72,10 +72,16 @@ public struct LocalDatasetStore: DatasetStore {
         }
     }
 
-    public func removeAbandonedStaging() -> [String] {
+    /// Staging directories of runs that did not finish, oldest name first: candidates for a resume.
+    public func stagingDirectories() -> [(runId: String, path: String)] {
+        ((try? FileSystem.contentsOfDirectory(directory)) ?? []).filter { $0.hasPrefix(Self.stagingPrefix) }.sorted()
+            .map { (String($0.dropFirst(Self.stagingPrefix.count)), "\(directory)/\($0)") }
+    }
+
+    public func removeAbandonedStaging(keeping runId: String?) -> [String] {
         let names = (try? FileSystem.contentsOfDirectory(directory)) ?? []
         var removed: [String] = []
-        for name in names.sorted() {
+        for name in names.sorted() where name != runId.map({ "\(Self.stagingPrefix)\($0)" }) {
             let path = "\(directory)/\(name)"
             // Staging of killed runs, temporary LATEST files, and empty claims of the fallback commit.
             let isClaim = VersionName.number(name) != nil && !FileSystem.exists("\(path)/\(DatasetManifest.fileName)")

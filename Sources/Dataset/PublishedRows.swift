@@ -49,6 +49,23 @@ public enum PublishedRowsFile {
             buffer.append(contentsOf: PublishedRowsFile.magic)
         }
 
+        /// Reopens a list a killed run left, cut back to `length` bytes holding `count` rows (its last checkpoint).
+        public init(resuming path: String, length: Int, count: Int) throws(SystemError) {
+            self.path = path
+            let reopened = try SystemFile.openForAppending(path, role: "row list")
+            try reopened.truncate(to: length)
+            file = consume reopened
+            self.count = count
+            buffer.reserveCapacity(1 << 20)
+        }
+
+        /// Writes what is buffered and syncs, returning the file's length: a checkpoint's view of it.
+        public func checkpoint() throws(SystemError) -> Int {
+            try flush()
+            try file?.sync()
+            return try file?.size() ?? 0
+        }
+
         public func append(_ row: PublishedRow) throws(SystemError) {
             switch row.cursor {
             case .integer(let value):

@@ -190,6 +190,21 @@ public final class MDSWriter {
     /// Entries of the shards closed so far.
     public var shardsWritten: [MDSShardEntry] { entries }
 
+    /// Closes the open shard (if it holds a sample) and waits until every shard closed so far is on disk; returns
+    /// their entries, in order. The writer stays open: a run checkpoints this way, so that a run that dies later can
+    /// resume from a point where every shard it wrote is complete.
+    public func seal() throws(ShardError) -> [MDSShardEntry] {
+        try checkOpen()
+        do throws(ShardError) {
+            if !shardSampleSizes.isEmpty { try closeShard() }
+            try collectFinalizedShard()
+        } catch {
+            state = .failed(error)
+            throw error
+        }
+        return entries
+    }
+
     private func checkOpen() throws(ShardError) {
         switch state {
         case .open: return

@@ -209,6 +209,13 @@ extension PipelineConfig {
                 issues.add("'shards.size_limit' must be a size from 1KiB to under 4GiB such as 64MiB or 67108864, found '\(text)'", at: location)
             }
         }
+        if let (text, location) = reader.string("checkpoint_every", issues: &issues) {
+            if let bytes = parseByteSize(text), bytes >= 1024 {
+                shards.checkpointEvery = bytes
+            } else {
+                issues.add("'shards.checkpoint_every' must be a size of at least 1KiB such as 256MiB, found '\(text)'", at: location)
+            }
+        }
         if let (text, location) = reader.string("compression", issues: &issues) {
             if text == "none" {
                 shards.zstdLevel = nil

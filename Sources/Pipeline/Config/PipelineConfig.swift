@@ -66,6 +66,9 @@ public struct ShardConfig: Sendable {
     /// nil: no compression.
     public var zstdLevel: Int?
     public var hashes: [MDSHashAlgorithm]
+    /// `shards.checkpoint_every`: after this many source bytes a run seals every open shard (at the next change of
+    /// cursor value) and records a checkpoint, so a run that dies resumes there instead of starting over.
+    public var checkpointEvery: Int = 256 << 20
 }
 
 public struct MediaConfig: Sendable {

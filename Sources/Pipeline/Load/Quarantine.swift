@@ -27,6 +27,28 @@ final class QuarantineFile {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
+    /// Reopens the file a killed run left, cut back to its last checkpoint.
+    init(directory: String, resumingAt length: Int, count: Int, byReason: [String: Int]) throws(DatasetError) {
+        path = "\(directory)/\(Self.fileName)"
+        do {
+            let reopened = try SystemFile.openForAppending(path, role: "quarantine file")
+            try reopened.truncate(to: length)
+            file = consume reopened
+        } catch { throw DatasetError(error) }
+        self.count = count
+        self.byReason = byReason
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    }
+
+    /// Syncs and returns the length: a checkpoint's view of the file.
+    func checkpoint() throws(DatasetError) -> Int {
+        do {
+            try file?.sync()
+            return try file?.size() ?? 0
+        } catch { throw DatasetError(error) }
+    }
+
     func append(_ entry: QuarantineEntry) throws(DatasetError) {
         guard let line = try? encoder.encode(entry) else { return }
         do { try file?.write(Array(line) + [0x0A]) } catch { throw DatasetError(error) }

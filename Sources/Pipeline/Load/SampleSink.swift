@@ -2,6 +2,7 @@ import Dataset
 import Foundation
 import MDS
 import Postgres
+import SystemIO
 
 /// The load stage: takes processed rows in source order and writes them into the staged version — samples into one
 /// MDS writer per split (`<split>/shard.<hash>.mds.zstd`), rejected rows into quarantine.jsonl — and keeps the
@@ -24,15 +25,56 @@ final class SampleSink {
     /// The cursor of the last row read (sample or quarantined): where the next run starts.
     private(set) var lastCursor: PostgresValue?
 
-    init(staged: any StagedVersion, columns: [MDSColumn], writerOptions: MDSWriterOptions,
-         listener: @escaping (RunEvent) -> Void) throws(DatasetError) {
+    /// Checkpoints: the run-level fields (the sink fills in the rest), how often, and where the last one was.
+    private let checkpointTemplate: RunCheckpoint
+    private let checkpointEvery: Int
+    private var bytesAtCheckpoint = 0
+    private var checkpointDue = false
+    /// Shards sealed before this attempt (a resumed run), per split, and how many of each writer's entries are staged.
+    private let resumedSealed: [String: [MDSShardEntry]]
+    private var stagedCount: [String: Int] = [:]
+    /// The cursor text of the checkpoint this attempt resumed from, if any.
+    let resumedCursor: String?
+
+    init(staged: any StagedVersion, columns: [MDSColumn], writerOptions: MDSWriterOptions, checkpoint: RunCheckpoint,
+         checkpointEvery: Int, resuming resume: RunCheckpoint?, listener: @escaping (RunEvent) -> Void) throws(DatasetError) {
         self.staged = staged
         self.columns = columns
         self.writerOptions = writerOptions
         self.listener = listener
-        quarantine = try QuarantineFile(directory: staged.workDirectory)
-        do { rowsFile = try PublishedRowsFile.Writer(path: "\(staged.workDirectory)/\(PublishedRowsFile.fileName)") } catch {
-            throw DatasetError(error)
+        checkpointTemplate = checkpoint
+        self.checkpointEvery = checkpointEvery
+        let directory = staged.workDirectory
+        if let resume {
+            quarantine = try QuarantineFile(directory: directory, resumingAt: resume.quarantineBytes, count: resume.quarantined,
+                                            byReason: resume.quarantineByReason)
+            do {
+                rowsFile = try PublishedRowsFile.Writer(resuming: "\(directory)/\(PublishedRowsFile.fileName)",
+                                                        length: resume.rowsFileBytes, count: resume.rowsFileCount)
+            } catch { throw DatasetError(error) }
+            // What the dead attempt wrote after its checkpoint (an unsealed shard, spool files) goes.
+            for name in (try? FileSystem.contentsOfDirectory(directory)) ?? [] where FileSystem.isDirectory("\(directory)/\(name)") {
+                let keep = Set((resume.sealed[name] ?? []).map(\.storedFile.basename))
+                for file in (try? FileSystem.contentsOfDirectory("\(directory)/\(name)")) ?? [] where !keep.contains(file) {
+                    FileSystem.removeIfPresent("\(directory)/\(name)/\(file)")
+                }
+            }
+            resumedSealed = resume.sealed
+            progress.rowsRead = resume.rowsRead
+            progress.samplesWritten = resume.samplesWritten
+            progress.quarantined = resume.quarantined
+            progress.sourceBytes = resume.sourceBytes
+            progress.alreadyPublished = resume.alreadyPublished
+            progress.shardsSealed = resume.sealed.values.reduce(0) { $0 + $1.count }
+            bytesAtCheckpoint = resume.sourceBytes
+            resumedCursor = resume.cursor
+        } else {
+            quarantine = try QuarantineFile(directory: directory)
+            do { rowsFile = try PublishedRowsFile.Writer(path: "\(directory)/\(PublishedRowsFile.fileName)") } catch {
+                throw DatasetError(error)
+            }
+            resumedSealed = [:]
+            resumedCursor = nil
         }
         tombstones = try TombstoneFilter.load(for: staged)
     }
@@ -42,6 +84,10 @@ final class SampleSink {
             progress.alreadyPublished += 1
             return
         }
+        // A checkpoint falls at the first change of cursor value after enough bytes, so rows sharing a cursor value are
+        // never split between two attempts (a resumed run reads strictly after the checkpoint's cursor).
+        if checkpointDue, let cursor = row.cursor, cursor != lastCursor { try writeCheckpoint() }
+        defer { if progress.sourceBytes - bytesAtCheckpoint >= checkpointEvery { checkpointDue = true } }
         progress.rowsRead += 1
         switch row {
         case .alreadyPublished:
@@ -84,15 +130,11 @@ final class SampleSink {
     /// split, in the order they were written.
     func finish() throws -> (sealed: [String: [MDSShardEntry]], quarantine: DatasetManifest.QuarantineSummary) {
         if forgottenSkipped > 0 { listener(.notice("skipped \(forgottenSkipped) rows whose key was forgotten (tombstones.json)")) }
-        var sealed: [String: [MDSShardEntry]] = [:]
+        var sealed = resumedSealed
         for split in writers.keys.sorted() {
             let entries = try writers[split]!.finish()
-            for entry in entries {
-                try staged.stage("\(split)/\(entry.storedFile.basename)")
-                progress.shardsSealed += 1
-                listener(.shardSealed(split: split, basename: entry.storedFile.basename, samples: entry.samples, bytes: entry.storedFile.bytes))
-            }
-            sealed[split] = entries
+            try stageNew(entries, split: split)
+            sealed[split, default: []] += entries
         }
         do { try rowsFile.close() } catch { throw DatasetError(error) }
         try staged.stage(PublishedRowsFile.fileName)
@@ -104,6 +146,43 @@ final class SampleSink {
         }
         return (sealed, .init(count: quarantine.count, byReason: quarantine.byReason,
                               file: quarantine.count > 0 ? QuarantineFile.fileName : nil))
+    }
+
+    /// Seals every open shard, waits until all are on disk, and records the checkpoint (see RunCheckpoint).
+    private func writeCheckpoint() throws {
+        checkpointDue = false
+        bytesAtCheckpoint = progress.sourceBytes
+        var sealed = resumedSealed
+        for split in writers.keys.sorted() {
+            let entries = try writers[split]!.seal()
+            try stageNew(entries, split: split)
+            sealed[split, default: []] += entries
+        }
+        var checkpoint = checkpointTemplate
+        checkpoint.cursor = lastCursor?.textForParameter ?? resumedCursor ?? ""
+        checkpoint.rowsRead = progress.rowsRead
+        checkpoint.samplesWritten = progress.samplesWritten
+        checkpoint.quarantined = progress.quarantined
+        checkpoint.sourceBytes = progress.sourceBytes
+        checkpoint.alreadyPublished = progress.alreadyPublished
+        checkpoint.sealed = sealed
+        checkpoint.quarantineBytes = try quarantine.checkpoint()
+        checkpoint.quarantineByReason = quarantine.byReason
+        do {
+            checkpoint.rowsFileBytes = try rowsFile.checkpoint()
+        } catch { throw DatasetError(error) }
+        checkpoint.rowsFileCount = rowsFile.count
+        try checkpoint.write(directory: staged.workDirectory)
+    }
+
+    /// Stages the entries of a writer not staged yet, with their events.
+    private func stageNew(_ entries: [MDSShardEntry], split: String) throws {
+        for entry in entries.dropFirst(stagedCount[split] ?? 0) {
+            try staged.stage("\(split)/\(entry.storedFile.basename)")
+            progress.shardsSealed += 1
+            listener(.shardSealed(split: split, basename: entry.storedFile.basename, samples: entry.samples, bytes: entry.storedFile.bytes))
+        }
+        stagedCount[split] = entries.count
     }
 
     private func record(_ cursor: PostgresValue, key: String?) throws {
@@ -134,6 +213,15 @@ final class SampleSink {
         } catch {
             guard error.isSampleError else { throw error }
             return QuarantineEntry(sampleError: error, key: values[SamplePlan.keyColumnName])
+        }
+    }
+}
+
+extension ProcessedRow {
+    var cursor: PostgresValue? {
+        switch self {
+        case .sample(_, _, let cursor, _), .rejected(_, let cursor, _): cursor
+        case .alreadyPublished: nil
         }
     }
 }

@@ -62,18 +62,20 @@ public enum PipelineRunner {
     private static func runStages(_ config: PipelineConfig, options: RunOptions, emit: @escaping (RunEvent) -> Void,
                                   progress: inout RunProgress) throws -> RunOutcome {
         let started = Date()
-        let runId = UUID().uuidString.lowercased()
+        let attemptId = UUID().uuidString.lowercased()
         let store = try DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset)
-        let lock = TestHooks.skipLock ? nil : try store.lock(runId: runId)
+        let lock = TestHooks.skipLock ? nil : try store.lock(runId: attemptId)
         defer { withExtendedLifetime(lock) {} }
+        let latest = try store.versions().last
+        let parentName = options.full ? nil : latest
+        // A run that died after a checkpoint, of this pipeline (same file) on the same parent, is resumed, not redone.
+        let resume = lock == nil ? nil : findResumable(store: store, config: config, parent: parentName)
+        let runId = resume?.runId ?? attemptId
         // Only with the lock held is every staging directory abandoned (a test that skips the lock keeps them).
-        for leftover in lock == nil ? [] : store.removeAbandonedStaging() {
+        for leftover in lock == nil ? [] : store.removeAbandonedStaging(keeping: resume?.runId) {
             emit(.notice("removed \(leftover) left by an interrupted run"))
         }
         if let repaired = store.repairPointers() { emit(.notice(repaired)) }
-
-        let latest = try store.versions().last
-        let parentName = options.full ? nil : latest
         let parent = try parentName.map { name throws(DatasetError) in try store.parent(name) }
         let cursorFrom = parent?.manifest.cursor.to
         emit(.started(RunStart(runId: runId, pipeline: config.name, dataset: config.dataset, parent: parentName,
@@ -85,21 +87,35 @@ public enum PipelineRunner {
             try checkCompatible(parent: parent.manifest, plan: source.plan, columns: columns, config: config)
         }
         // One REPEATABLE READ READ ONLY transaction from here to the end of the read: one snapshot, no writes.
-        let snapshot = try SourceSnapshot.begin(on: source.connection)
+        let current = try SourceSnapshot.begin(on: source.connection)
         let revisit = try planRevisit(store: store, parent: parent, source: source)
         if let notice = revisit.notice { emit(.notice(notice)) }
-        emit(.planned(estimatedRows: source.estimatedRows(after: revisit.after)))
+        // A resumed run keeps what its first attempt recorded (the older snapshot bounds more transactions) and reads
+        // only after the checkpoint's cursor.
+        let snapshot = resume?.snapshot ?? current
+        let revisitFrom = resume.map { $0.revisitAfter } ?? revisit.after
+        let after = resume?.cursor ?? revisit.after
+        if let resume {
+            emit(.notice("resuming run \(resume.runId) after cursor \(resume.cursor): \(resume.rowsRead) rows and \(resume.sealed.values.reduce(0) { $0 + $1.count }) shards already staged"))
+        }
+        emit(.planned(estimatedRows: source.estimatedRows(after: after)))
+        let template = RunCheckpoint(
+            runId: runId, dataset: config.dataset, parent: parentName, configSha256: config.sha256, revisitAfter: revisitFrom,
+            snapshot: snapshot, cursor: "", rowsRead: 0, samplesWritten: 0, quarantined: 0, sourceBytes: 0, alreadyPublished: 0,
+            sealed: [:], quarantineBytes: 0, quarantineByReason: [:], rowsFileBytes: 0, rowsFileCount: 0)
 
         let staged = try store.stageVersion(runId: runId)
         do {
             let (sealed, quarantine, rowsProgress, lastCursor) = try extractTransformLoad(
-                source: source, after: revisit.after, window: revisit.window, config: config, options: options,
-                staged: staged, emit: emit, started: started)
-            try SourceSnapshot.finish(on: source.connection)
+                source: source, after: after, window: revisit.window, config: config, options: options,
+                staged: staged, checkpoint: template, resume: resume, emit: emit, started: started)
             progress = rowsProgress
             // Rows found in the re-read window lie below the parent's cursor: the cursor never moves back.
-            var cursorTo = lastCursor?.textForParameter
-            if let last = lastCursor.flatMap(CursorPoint.init), let top = revisit.top, last <= top { cursorTo = cursorFrom }
+            var cursorTo = lastCursor?.textForParameter ?? resume?.cursor
+            let lastPoint = try lastCursor.flatMap(CursorPoint.init)
+                ?? resume.flatMap { try SourceSnapshot.point($0.cursor, type: source.plan.cursorType, on: source.connection) }
+            if let last = lastPoint, let top = revisit.top, last <= top { cursorTo = cursorFrom }
+            try SourceSnapshot.finish(on: source.connection)
             guard progress.rowsRead > 0 else {
                 staged.discard()
                 emit(.finished(.nothingNew(latest: parentName, progress)))
@@ -119,7 +135,7 @@ public enum PipelineRunner {
             }
             built.manifest.source = snapshot
             built.manifest.rowsFile = PublishedRowsFile.fileName
-            if revisit.after != cursorFrom { built.manifest.cursor.revisitFrom = revisit.after }
+            if revisitFrom != cursorFrom { built.manifest.cursor.revisitFrom = revisitFrom }
             try store.assemble(built, into: staged)
             try QualityGates.check(config, built: built, progress: progress, staged: staged)
             TestHooks.pause(at: .beforeCommit)
@@ -128,7 +144,11 @@ public enum PipelineRunner {
             emit(.finished(.published(built.manifest, progress)))
             return .published(built.manifest)
         } catch {
-            staged.discard()
+            // A stop by signal or a transient source fault keeps the staging with its checkpoint: the next attempt
+            // (a retry, or the next scheduled run) resumes there. Anything else is discarded.
+            let report = RunFailureReport(error)
+            let resumable = report.category == .interrupted || RetryPolicy.shouldRetry(report)
+            if !(resumable && RunCheckpoint.read(directory: staged.workDirectory) != nil) { staged.discard() }
             throw error
         }
     }
@@ -137,7 +157,8 @@ public enum PipelineRunner {
     /// summary, the counts, and the cursor of the last row read.
     private static func extractTransformLoad(
         source: PreparedSource, after: String?, window: PublishedWindow?, config: PipelineConfig, options: RunOptions,
-        staged: any StagedVersion, emit: @escaping (RunEvent) -> Void, started: Date
+        staged: any StagedVersion, checkpoint: RunCheckpoint, resume: RunCheckpoint?, emit: @escaping (RunEvent) -> Void,
+        started: Date
     ) throws -> ([String: [MDSShardEntry]], DatasetManifest.QuarantineSummary, RunProgress, PostgresValue?) {
         let context = TransformContext(
             mediaRoot: try config.media.mediaRoot.map { root throws(MediaError) in try MediaRoot(root) },
@@ -154,7 +175,8 @@ public enum PipelineRunner {
         var writerOptions = MDSWriterOptions(sizeLimit: config.shards.sizeLimit, zstdLevel: config.shards.zstdLevel, hashes: config.shards.hashes)
         writerOptions.naming = .contentAddressed
         if !writerOptions.hashes.contains(.sha256) { writerOptions.hashes.append(.sha256) }
-        let sink = try SampleSink(staged: staged, columns: source.plan.mdsColumns, writerOptions: writerOptions, listener: emit)
+        let sink = try SampleSink(staged: staged, columns: source.plan.mdsColumns, writerOptions: writerOptions, checkpoint: checkpoint,
+                                  checkpointEvery: config.shards.checkpointEvery, resuming: resume, listener: emit)
 
         // libpq blocks, so the source is read on a thread of its own while this thread writes shards.
         let reader = SourceReader(connection: source.connection, sql: source.sql(after: after),
@@ -189,6 +211,18 @@ public enum PipelineRunner {
         progress.elapsedSeconds = Date().timeIntervalSince(started)
         emit(.progress(progress))  // the final counts, so a progress display ends at what was read
         return (sealed, quarantine, progress, sink.lastCursor)
+    }
+
+    /// The checkpoint of a dead run of this pipeline file on this parent, if one is in the store's staging.
+    private static func findResumable(store: any DatasetStore, config: PipelineConfig, parent: String?) -> RunCheckpoint? {
+        guard let local = store as? LocalDatasetStore else { return nil }
+        for (runId, path) in local.stagingDirectories() {
+            guard let checkpoint = RunCheckpoint.read(directory: path), checkpoint.format == RunCheckpoint.currentFormat,
+                  checkpoint.runId == runId, checkpoint.dataset == config.dataset, checkpoint.parent == parent,
+                  checkpoint.configSha256 == config.sha256, !checkpoint.cursor.isEmpty else { continue }
+            return checkpoint
+        }
+        return nil
     }
 
     struct Revisit {

@@ -36,14 +36,16 @@ import Testing
         try seedFeedback(ws, count: 300)
         try ws.writePipeline("calm", Self.pipeline.replacingOccurrences(of: "name: fb", with: "name: calm"))
         #expect(try ws.etl("run", "calm").status == 0)
-        try ws.writePipeline("fb", Self.pipeline.replacingOccurrences(of: "FROM $S.feedback", with: "FROM $S.feedback WHERE pg_sleep(0.01) IS NOT NULL"))
-        let process = try Self.startRun(ws)
+        try ws.writePipeline("fb", Self.pipeline)
+        // The run stops right after its first checkpoint (the gate is never opened) and is killed there.
+        let gate = ws.directory.appendingPathComponent("gate").path
+        let process = try Self.startRun(ws, environment: ["ETL_TEST_PAUSE_AFTER_CHECKPOINT": gate])
         let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if let staging = Self.staging(ws), FileManager.default.fileExists(atPath: staging.appendingPathComponent("checkpoint.json").path) { break }
-            usleep(20_000)
+        func paused() -> Bool {
+            ((try? FileManager.default.contentsOfDirectory(atPath: ws.directory.path)) ?? []).contains { $0.hasPrefix("gate.ready.") }
         }
-        usleep(300_000)
+        while !paused() && Date() < deadline { usleep(20_000) }
+        #expect(paused(), "the run reached a checkpoint")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(ws.versions("fb").isEmpty)
@@ -52,7 +54,6 @@ import Testing
         let rowsAtCheckpoint = try #require(staged["rowsRead"] as? Int)
         #expect(rowsAtCheckpoint > 0 && rowsAtCheckpoint < 300, "killed mid-run: \(rowsAtCheckpoint)")
 
-        try ws.writePipeline("fb", Self.pipeline.replacingOccurrences(of: "FROM $S.feedback", with: "FROM $S.feedback WHERE pg_sleep(0.01) IS NOT NULL"))
         let resumed = try ws.etl("run", "fb")
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(resumed.stderr.contains("resuming run") && resumed.stderr.contains("\(rowsAtCheckpoint) rows"), "\(resumed.stderr)")

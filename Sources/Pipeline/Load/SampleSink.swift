@@ -173,6 +173,7 @@ final class SampleSink {
         } catch { throw DatasetError(error) }
         checkpoint.rowsFileCount = rowsFile.count
         try checkpoint.write(directory: staged.workDirectory)
+        TestHooks.pause(at: .afterCheckpoint)
     }
 
     /// Stages the entries of a writer not staged yet, with their events.

@@ -11,6 +11,7 @@ enum TestHooks {
 
     enum Point: String {
         case beforeCommit = "BEFORE_COMMIT"
+        case afterCheckpoint = "AFTER_CHECKPOINT"
     }
 
     static func pause(at point: Point) {

@@ -67,8 +67,8 @@ struct ReportCommand: ParsableCommand {
             }
             let report = VersionReport(manifest: manifest, sampler: sampler, quarantine: quarantine, sampleRate: sampleRate)
             path = output ?? "\(store.dataset)-\(version)-report.html"
-            guard FileManager.default.createFile(atPath: path, contents: Data(report.html().utf8)) else {
-                throw DatasetError(.writeFailed, path: path, "cannot write \(path)")
+            do { try Data(report.html().utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+                throw DatasetError(.writeFailed, path: path, "cannot write \(path): \(error.localizedDescription)")
             }
         } catch { throw fail(error, context: "report \(target)") }
         print("wrote \(path)")

@@ -17,8 +17,10 @@ public enum DatasetCard {
         var lines: [String] = []
         lines.append("# \(m.dataset) \(m.version)")
         lines.append("")
+        // etl forget rewrites manifest.json (counts, redactions) but not this file: say which one to trust.
         lines.append("An immutable version of the `\(m.dataset)` dataset: mosaicml-streaming MDS shards, one directory per split, "
-                     + "published by etl. `manifest.json` next to this file is the authoritative record; this card is rendered from it.")
+                     + "published by etl. This card is rendered from `manifest.json` when the version is published; `etl forget` "
+                     + "later updates only `manifest.json`, which stays the authoritative record (`etl report` renders the card afresh).")
         lines.append("")
         lines += table(["", ""], [
             ["dataset", code(m.dataset)],
@@ -70,7 +72,7 @@ public enum DatasetCard {
         lines.append("## Redactions")
         lines.append("")
         if m.redactions.isEmpty {
-            lines.append("None: no sample has been removed from this version since it was published.")
+            lines.append("None recorded in the manifest this card was rendered from.")
         } else {
             lines += table(["at", "samples removed", "reason", "method", "shards rewritten"], m.redactions.map {
                 [$0.at, String($0.keys), $0.reason, $0.method ?? "", $0.shardsRewritten.map(String.init) ?? ""]

@@ -33,10 +33,10 @@ public struct VersionReport: Sendable {
         body.append("<h2>Against the parent</h2>")
         var rows: [[String]] = []
         for (name, split) in m.splits.sorted(by: { $0.key < $1.key }) {
-            rows.append([name, String(split.samples - split.newSamples), String(split.newSamples), String(split.samples)])
+            rows.append([name, m.parent == nil ? "—" : String(split.samples - split.newSamples), String(split.newSamples), String(split.samples)])
         }
-        rows.append(["total", String(m.counts.samples - m.counts.newSamples), String(m.counts.newSamples), String(m.counts.samples)])
-        body.append(table(["split", "from \(m.parent ?? "no parent")", "added by this run", "in \(m.version)"], rows, numeric: [1, 2, 3]))
+        rows.append(["total", m.parent == nil ? "—" : String(m.counts.samples - m.counts.newSamples), String(m.counts.newSamples), String(m.counts.samples)])
+        body.append(table(["split", m.parent.map { "kept from \($0)" } ?? "parent (none)", "added by this run", "in \(m.version)"], rows, numeric: [1, 2, 3]))
         body.append("<p class=\"note\">Added = samples this run wrote (manifest <code>new_samples</code>); the parent column is what the "
                     + "version kept from its parent\(m.redactions.isEmpty ? "" : ", after the redactions below").</p>")
 

@@ -32,7 +32,7 @@ import Testing
         let expected = """
             # fb v2
 
-            An immutable version of the `fb` dataset: mosaicml-streaming MDS shards, one directory per split, published by etl. `manifest.json` next to this file is the authoritative record; this card is rendered from it.
+            An immutable version of the `fb` dataset: mosaicml-streaming MDS shards, one directory per split, published by etl. This card is rendered from `manifest.json` when the version is published; `etl forget` later updates only `manifest.json`, which stays the authoritative record (`etl report` renders the card afresh).
 
             |  |  |
             |---|---|
@@ -76,7 +76,7 @@ import Testing
 
             ## Redactions
 
-            None: no sample has been removed from this version since it was published.
+            None recorded in the manifest this card was rendered from.
 
             ## Loading
 

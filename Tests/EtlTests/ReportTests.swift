@@ -50,6 +50,22 @@ struct ReportTests {
         #expect(try ws.etl("report", "fb@v9").status == 7)
     }
 
+    @Test func afterForgetTheReportShowsTheRedactionAndTheStaleCardSaysWhoToTrust() throws {
+        let ws = try Workspace("reportforget")
+        try seedFeedback(ws, count: 30)
+        try ws.writePipeline("fb", basicPipeline)
+        #expect(try ws.etl("run", "fb").status == 0)
+        let forget = try ws.etl("forget", "fb", "--key", "7", "--reason", "user request 42")
+        #expect(forget.status == 0, "\(forget.output)")
+        let card = try String(contentsOf: ws.versionDirectory("fb", "v1").appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(card.contains("`etl forget` later updates only `manifest.json`, which stays the authoritative record"))
+        #expect(try ws.etl("report", "fb", "-o", "fb.html").status == 0)
+        let page = try String(contentsOf: ws.directory.appendingPathComponent("fb.html"), encoding: .utf8)
+        #expect(page.contains("| 1 | user request 42 | key |"), "the page renders the current manifest's card")
+        #expect(page.contains("<td>total</td><td class=\"n\">—</td><td class=\"n\">29</td><td class=\"n\">29</td>"), "\(page.prefix(2000))")
+        #expect(page.contains("drawn from all 29 samples"))
+    }
+
     /// A still image or a clip per row, one corrupt upload; `frames` is (T, H, W, C) uint8, shown as its first frame.
     private func mediaDataset(_ ws: Workspace) throws {
         try ws.sql("CREATE TABLE $S.pics (id bigint PRIMARY KEY, label text, media bytea)")

@@ -19,9 +19,9 @@ public struct VersionReport: Sendable {
         self.sampleRate = sampleRate
     }
 
-    /// The contact sheet's background: a colour no thumbnail is likely to be made of, so a screenshot test can find
-    /// the frames around the thumbnails and tell a drawn image from an empty box.
-    public static let contactSheetColor = (red: 255, green: 0, blue: 255)
+    /// The frame around each thumbnail: a colour no thumbnail is likely to hold (not a primary: test patterns have
+    /// magenta bars), so a screenshot test can find the frames and tell a drawn image from an empty box.
+    public static let contactSheetColor = (red: 32, green: 200, blue: 160)
 
     public func html() -> String {
         let m = manifest

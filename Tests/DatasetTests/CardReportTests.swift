@@ -49,6 +49,16 @@ import Testing
         #expect(first.bytes == SampleFiles.png(width: 3, height: 2, channels: 3, pixels: [UInt8](repeating: 50, count: 18)[...]))
     }
 
+    @Test func jpegAndPngBytesAreShownAsTheyAreOtherBytesAreNot() {
+        var sampler = ReportSampler()
+        let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3], png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 9, 9]
+        sampler.add(split: "train", sample: ["__key__": .string("a"), "blob": .bytes([1, 2, 3]), "thumb": .bytes(jpeg)], columns: ["blob", "thumb"])
+        sampler.add(split: "train", sample: ["__key__": .string("b"), "image": .bytes(png)], columns: ["image"])
+        sampler.add(split: "train", sample: ["__key__": .string("c"), "blob": .bytes([1, 2, 3])], columns: ["blob"])
+        #expect(sampler.thumbnails.map { "\($0.key) \($0.column) \($0.mimeType)" } == ["a thumb image/jpeg", "b image image/png"])
+        #expect(sampler.thumbnails.map(\.bytes) == [jpeg, png])
+    }
+
     @Test func largeFramesAreShrunk() {
         var sampler = ReportSampler()
         let big = NDArray(uint8: [UInt8](repeating: 7, count: 640 * 320 * 3), shape: [1, 320, 640, 3])

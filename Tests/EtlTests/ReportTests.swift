@@ -127,7 +127,7 @@ struct ReportTests {
         let tiles = try ReportTests.thumbnailTiles(page, in: ws)
         #expect(tiles.count == 5, "5 samples, 5 frames; found \(tiles)")
         for tile in tiles {
-            #expect(tile.region.magentaFraction < 0.2, "the image covers its frame: \(tile)")
+            #expect(tile.region.frameColorFraction < 0.2, "the image covers its frame: \(tile)")
             #expect(tile.region.standardDeviation > 10, "and is not blank: \(tile)")
         }
 
@@ -136,11 +136,11 @@ struct ReportTests {
         try String(contentsOf: page, encoding: .utf8).replacing(/base64,[A-Za-z0-9+\/=]+/, with: "base64,AAAA")
             .write(to: broken, atomically: true, encoding: .utf8)
         let empty = try ReportTests.thumbnailTiles(broken, in: ws)
-        #expect(empty.count == 5 && empty.allSatisfy { $0.region.magentaFraction > 0.5 }, "\(empty)")
+        #expect(empty.count == 5 && empty.allSatisfy { $0.region.frameColorFraction > 0.5 }, "\(empty)")
     }
 
     /// Screenshots `page` in headless chromium and finds the contact sheet's frames: each thumbnail sits in its own
-    /// magenta frame (VersionReport.contactSheetColor), so one magenta component per thumbnail, and what is inside it.
+    /// frame colour (VersionReport.contactSheetColor), so one component of that colour per thumbnail, and what is inside it.
     static func thumbnailTiles(_ page: URL, in ws: Workspace) throws -> [(box: Screenshot.Box, region: Screenshot.Region)] {
         let shot = ws.directory.appendingPathComponent(page.deletingPathExtension().lastPathComponent + ".png")
         let browser = try runProcess(chromium!, [
@@ -155,7 +155,7 @@ struct ReportTests {
         try #require(convert.status == 0, "\(convert.output)")
         let screen = Screenshot(width: width, height: height, rgb: Array(try Data(contentsOf: raw)))
         try #require(screen.rgb.count == width * height * 3, "\(width)x\(height), \(screen.rgb.count) bytes")
-        return screen.magentaComponents().filter { $0.width >= 100 && $0.height >= 80 }.map { ($0, screen.interior(of: $0, inset: 8)) }
+        return screen.frameColorComponents().filter { $0.width >= 100 && $0.height >= 80 }.map { ($0, screen.interior(of: $0, inset: 8)) }
     }
 }
 
@@ -172,15 +172,15 @@ struct Screenshot {
         var description: String { "\(width)x\(height)@\(x0),\(y0)" }
     }
 
-    func isMagenta(_ index: Int) -> Bool {
+    func isFrameColor(_ index: Int) -> Bool {
         let c = VersionReport.contactSheetColor
-        return abs(Int(rgb[index * 3]) - c.red) <= 8 && abs(Int(rgb[index * 3 + 1]) - c.green) <= 8 && abs(Int(rgb[index * 3 + 2]) - c.blue) <= 8
+        return abs(Int(rgb[index * 3]) - c.red) <= 4 && abs(Int(rgb[index * 3 + 1]) - c.green) <= 4 && abs(Int(rgb[index * 3 + 2]) - c.blue) <= 4
     }
 
-    func magentaComponents() -> [Box] {
+    func frameColorComponents() -> [Box] {
         var seen = [Bool](repeating: false, count: width * height)
         var boxes: [Box] = []
-        for start in 0..<(width * height) where !seen[start] && isMagenta(start) {
+        for start in 0..<(width * height) where !seen[start] && isFrameColor(start) {
             var box = Box(x0: start % width, y0: start / width, x1: start % width, y1: start / width)
             var stack = [start]
             seen[start] = true
@@ -189,7 +189,7 @@ struct Screenshot {
                 box.x0 = min(box.x0, x); box.x1 = max(box.x1, x); box.y0 = min(box.y0, y); box.y1 = max(box.y1, y)
                 for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] where nx >= 0 && ny >= 0 && nx < width && ny < height {
                     let next = ny * width + nx
-                    if !seen[next] && isMagenta(next) {
+                    if !seen[next] && isFrameColor(next) {
                         seen[next] = true
                         stack.append(next)
                     }
@@ -201,17 +201,17 @@ struct Screenshot {
     }
 
     struct Region: CustomStringConvertible {
-        var magentaFraction: Double
+        var frameColorFraction: Double
         var standardDeviation: Double
-        var description: String { "magenta \(magentaFraction), sd \(standardDeviation)" }
+        var description: String { "frame colour \(frameColorFraction), sd \(standardDeviation)" }
     }
 
     func interior(of box: Box, inset: Int) -> Region {
-        var magenta = 0, count = 0, sum = 0.0, squares = 0.0
+        var framed = 0, count = 0, sum = 0.0, squares = 0.0
         for y in (box.y0 + inset)...(box.y1 - inset) {
             for x in (box.x0 + inset)...(box.x1 - inset) {
                 let index = y * width + x
-                if isMagenta(index) { magenta += 1 }
+                if isFrameColor(index) { framed += 1 }
                 for c in 0..<3 {
                     let v = Double(rgb[index * 3 + c])
                     sum += v
@@ -221,6 +221,6 @@ struct Screenshot {
             }
         }
         let n = Double(count * 3), mean = sum / n
-        return Region(magentaFraction: Double(magenta) / Double(count), standardDeviation: (squares / n - mean * mean).squareRoot())
+        return Region(frameColorFraction: Double(framed) / Double(count), standardDeviation: (squares / n - mean * mean).squareRoot())
     }
 }

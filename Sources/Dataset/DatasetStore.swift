@@ -83,12 +83,14 @@ extension DatasetStore {
         return VersionBuilder.Parent(manifest: manifest, indexes: indexes)
     }
 
-    /// Writes a built version into a staged one: parent shards shared, index files, then the manifest.
+    /// Writes a built version into a staged one: parent shards shared, index files, the card (README.md), then the manifest.
     public func assemble(_ version: VersionBuilder.Version, into staged: any StagedVersion) throws(DatasetError) {
         for shard in version.shared {
             try staged.share(shard.path, from: shard.fromVersion, expectedBytes: shard.bytes)
         }
         for (path, bytes) in version.indexFiles { try staged.write(bytes, to: path) }
+        // The card before the manifest: a version whose manifest exists is complete, README.md included.
+        try staged.write(Array(DatasetCard.render(version.manifest).utf8), to: DatasetCard.fileName)
         let manifest: Data
         do { manifest = try version.manifest.encoded() } catch {
             throw DatasetError(.corrupt, path: location, "cannot encode the manifest: \(error)")

@@ -199,6 +199,10 @@ public enum Forget {
             manifest.redactions.append(.init(at: at, keys: removedHere, reason: reason, method: selector.method,
                                              keysDigest: tombstones.digest(of: forgotten), shardsRewritten: rewrittenHere))
             // The manifest last: it is what says the version is complete.
+            // The card is rendered from the manifest, so it says what the version now holds (and its redaction).
+            if FileSystem.exists("\(directory)/\(DatasetCard.fileName)") {
+                writes.append(.init(path: "\(directory)/\(DatasetCard.fileName)", bytes: Data(DatasetCard.render(manifest).utf8)))
+            }
             writes.append(.init(path: "\(directory)/\(DatasetManifest.fileName)", bytes: try manifest.encoded()))
             let listed = Set(manifest.splits.flatMap { split, info in info.shards.map { "\(split)/\($0.basename)" } })
             journal.links += links

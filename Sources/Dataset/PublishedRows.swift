@@ -134,7 +134,7 @@ public enum PublishedRowsFile {
             if chunk.count - index >= needed { return true }
             var next = Array(chunk[index...])
             var more = [UInt8](repeating: 0, count: max(1 << 20, needed))
-            let count = try more.withSystemMutableBytesPublic { (raw) throws(SystemError) in try file.readSome(into: raw, at: position, untilFull: true) }
+            let count = try more.withSystemMutableBytes { (raw) throws(SystemError) in try file.readSome(into: raw, at: position, untilFull: true) }
             position += count
             next.append(contentsOf: more[0..<count])
             chunk = next

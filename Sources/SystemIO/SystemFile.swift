@@ -133,15 +133,9 @@ extension Array where Element == UInt8 {
         return try result.get()
     }
 
-    mutating func withSystemMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws(SystemError) -> R) throws(SystemError) -> R {
+    public mutating func withSystemMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws(SystemError) -> R) throws(SystemError) -> R {
         let result: Result<R, SystemError> = withUnsafeMutableBytes { raw in Result { () throws(SystemError) in try body(raw) } }
         return try result.get()
     }
 }
 
-extension Array where Element == UInt8 {
-    /// `withUnsafeMutableBytes` keeping the typed error, for other modules reading into a buffer.
-    public mutating func withSystemMutableBytesPublic<R>(_ body: (UnsafeMutableRawBufferPointer) throws(SystemError) -> R) throws(SystemError) -> R {
-        try withSystemMutableBytes(body)
-    }
-}

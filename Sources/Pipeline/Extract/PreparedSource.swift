@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 
 /// The source as a run sees it: a connection, the wrapped query, and the plan checked against the query's real
@@ -30,18 +31,21 @@ struct PreparedSource {
 
     /// PostgreSQL's row estimate for the statement a run streams (EXPLAIN, nothing executed); nil if it gives none.
     func estimatedRows(after cursor: String?) -> Int? {
-        let explain = "EXPLAIN (FORMAT JSON) " + sql(after: cursor)
-        guard let result = try? connection.query(explain, cursor.map { [$0] } ?? []), let value = result.rows.first?.values.first
+        guard let top = explain(after: cursor)?.first?["Plan"] as? [String: Any], let rows = top["Plan Rows"] as? NSNumber else { return nil }
+        return rows.intValue
+    }
+
+    /// The plan PostgreSQL would use for the statement a run streams, as decoded `EXPLAIN (FORMAT JSON)`: one object
+    /// per statement, each with a `Plan` tree. Nothing is executed. nil when the server gives no plan.
+    func explain(after cursor: String?, verbose: Bool = false) -> [[String: Any]]? {
+        let sql = "EXPLAIN (FORMAT JSON\(verbose ? ", VERBOSE" : "")) " + sql(after: cursor)
+        guard let result = try? connection.query(sql, cursor.map { [$0] } ?? []), let value = result.rows.first?.values.first
         else { return nil }
         let text: String
         switch value {
-        case .json(let json): text = json
-        case .text(let plain): text = plain
+        case .json(let json), .text(let json): text = json
         default: return nil
         }
-        // [{"Plan": {"Plan Rows": 1234, …}}]: the top node's estimate, without a JSON model of the whole plan.
-        guard let range = text.range(of: "\"Plan Rows\": ") else { return nil }
-        let digits = text[range.upperBound...].prefix { $0.isNumber || $0 == "." || $0 == "e" || $0 == "+" }
-        return Double(digits).map { Int($0) }
+        return (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]]
     }
 }

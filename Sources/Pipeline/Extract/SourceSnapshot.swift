@@ -9,22 +9,7 @@ enum SourceSnapshot {
     static func begin(on connection: PostgresConnection) throws -> DatasetManifest.SourceSnapshotRecord {
         // Before the snapshot: the start of the oldest open transaction. A transaction invisible to the snapshot is
         // either open now (so counted here) or starts later (after this look), so none started before this bound.
-        // Sessions of other roles show a NULL state unless this role may read all statistics: then the bound is
-        // unknown, and so it is on a standby (the writers are on the primary) or with prepared transactions.
-        let look = try connection.query("""
-            SELECT pg_is_in_recovery(),
-                   (extract(epoch FROM LEAST(
-                        (SELECT min(xact_start) FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()),
-                        clock_timestamp())) * 1000000)::int8,
-                   (SELECT count(*) FROM pg_stat_activity
-                     WHERE backend_type = 'client backend' AND state IS NULL AND pid <> pg_backend_pid())::int8,
-                   (SELECT count(*) FROM pg_prepared_xacts)::int8
-            """)
-        let values = look.rows.first?.values ?? []
-        let standby = values.first.flatMap { if case .bool(let b) = $0 { b } else { nil } } ?? false
-        let oldest = values.count > 1 ? values[1].int64 : nil
-        let hidden = (values.count > 2 ? values[2].int64 : nil) ?? 0
-        let prepared = (values.count > 3 ? values[3].int64 : nil) ?? 0
+        let look = try visibility(on: connection)
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         // The first statement of a REPEATABLE READ transaction takes its snapshot: this one, so the snapshot recorded is
         // exactly the one every later statement of the run reads in.
@@ -36,9 +21,38 @@ enum SourceSnapshot {
         guard row.count == 4, case .text(let snapshot) = row[0], let xmin = row[1].int64, let xmax = row[2].int64, let at = row[3].int64 else {
             throw PostgresError(.protocolViolation, "unexpected answer to pg_current_snapshot()")
         }
-        let knowsOldest = !standby && hidden == 0 && prepared == 0
         return .init(snapshot: snapshot, xmin: xmin, xmax: xmax, takenAt: at,
-                     oldestTransactionStart: knowsOldest ? oldest : nil, standby: standby)
+                     oldestTransactionStart: look.knowsOldest ? look.oldestStart : nil, standby: look.standby)
+    }
+
+    /// What this session can tell about the source's other transactions.
+    struct Visibility {
+        var standby: Bool
+        /// The start of the oldest open transaction, or now if none is open (µs since 1970).
+        var oldestStart: Int64?
+        /// Sessions of other roles, whose state is hidden unless this role may read all statistics.
+        var hiddenSessions: Int64
+        var preparedTransactions: Int64
+        /// Whether `oldestStart` bounds every open transaction: not on a standby (the writers are on the primary), not
+        /// with hidden sessions, not with prepared transactions (they are in no session).
+        var knowsOldest: Bool { !standby && hiddenSessions == 0 && preparedTransactions == 0 }
+    }
+
+    static func visibility(on connection: PostgresConnection) throws -> Visibility {
+        let look = try connection.query("""
+            SELECT pg_is_in_recovery(),
+                   (extract(epoch FROM LEAST(
+                        (SELECT min(xact_start) FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()),
+                        clock_timestamp())) * 1000000)::int8,
+                   (SELECT count(*) FROM pg_stat_activity
+                     WHERE backend_type = 'client backend' AND state IS NULL AND pid <> pg_backend_pid())::int8,
+                   (SELECT count(*) FROM pg_prepared_xacts)::int8
+            """)
+        let values = look.rows.first?.values ?? []
+        guard values.count == 4 else { throw PostgresError(.protocolViolation, "unexpected answer about pg_stat_activity") }
+        let standby = if case .bool(let b) = values[0] { b } else { false }
+        return Visibility(standby: standby, oldestStart: values[1].int64, hiddenSessions: values[2].int64 ?? 0,
+                          preparedTransactions: values[3].int64 ?? 0)
     }
 
     /// Ends the read transaction (nothing was written in it).

@@ -35,14 +35,7 @@ public enum PipelineValidator {
         guard let maxRow = try? source.connection.query(maxSQL), case .text(let newest)? = maxRow.rows.first?.values.first else {
             return []  // an empty source: nothing to plan against yet
         }
-        guard let plan = try? source.connection.query("EXPLAIN (FORMAT JSON, VERBOSE) " + source.sql(after: newest), [newest]),
-              let value = plan.rows.first?.values.first else { return [] }
-        let text: String
-        switch value {
-        case .json(let json), .text(let json): text = json
-        default: return []
-        }
-        guard let data = text.data(using: .utf8), let tree = try? JSONSerialization.jsonObject(with: data) else { return [] }
+        guard let tree = source.explain(after: newest, verbose: true) else { return [] }
         var warnings: [String] = []
         func walk(_ node: Any) {
             if let list = node as? [Any] { list.forEach(walk); return }
@@ -62,15 +55,11 @@ public enum PipelineValidator {
     /// On a hot standby, or where this role cannot see other sessions, late-committing rows are found by transaction ids
     /// alone; say what that cannot cover.
     static func visibilityWarning(_ connection: PostgresConnection) -> String? {
-        guard let result = try? connection.query("""
-            SELECT pg_is_in_recovery(),
-                   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND state IS NULL AND pid <> pg_backend_pid())::int8
-            """), let row = result.rows.first?.values, row.count == 2 else { return nil }
-        let standby = { if case .bool(let b) = row[0] { b } else { false } }()
-        let hidden = row[1].int64 ?? 0
-        guard standby || hidden > 0 else { return nil }
-        let why = standby ? "the source is a hot standby (the writers' sessions are on the primary)"
-            : "this role cannot see \(hidden) other session(s) (grant pg_read_all_stats to see them)"
+        guard let visibility = try? SourceSnapshot.visibility(on: connection), visibility.standby || visibility.hiddenSessions > 0 else {
+            return nil
+        }
+        let why = visibility.standby ? "the source is a hot standby (the writers' sessions are on the primary)"
+            : "this role cannot see \(visibility.hiddenSessions) other session(s) (grant pg_read_all_stats to see them)"
         return "\(why): rows committed late are found by transaction ids only, which covers cursors taken by a sequence or the clock when a row is inserted, but not a now() timestamp of a transaction that reads for longer than the time between two runs before it inserts"
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import SystemIO
 
 /// Every dataset under an output root with a line per version: what `etl datasets` prints.
 public struct DatasetCatalog: Sendable, Codable, Equatable {
@@ -34,16 +33,17 @@ public struct DatasetCatalog: Sendable, Codable, Equatable {
                        pinned: pinned, redactions: manifest.redactions.count)
     }
 
-    /// Reads the catalog of a local output root; directories without a version are not datasets.
+    /// Reads the catalog of an output root; datasets without a version are left out.
     public static func load(root: String) throws(DatasetError) -> DatasetCatalog {
-        let names: [String]?
-        do { names = try FileSystem.contentsOfDirectory(root) } catch { throw DatasetError(error, code: .notFound) }
-        guard let names else { throw DatasetError(.notFound, path: root, "output root \(root) does not exist") }
+        try load(DatasetStores.openRoot(root))
+    }
+
+    public static func load(_ root: any DatasetRoot) throws(DatasetError) -> DatasetCatalog {
         var entries: [Entry] = []
-        for name in names.sorted() where !name.hasPrefix(".") && FileSystem.isDirectory("\(root)/\(name)") {
-            let store = LocalDatasetStore(outputRoot: root, dataset: name)
+        for name in try root.datasetNames() {
+            let store = root.store(name)
             guard let versions = try? store.versions(), !versions.isEmpty else { continue }
-            let pins = (try? PinList.load(datasetDirectory: store.directory)) ?? PinList()
+            let pins = (try? PinList.load(from: store)) ?? PinList()
             var entry = Entry(dataset: name, versions: [], unreadable: [:])
             for version in versions {
                 do { entry.versions.append(summary(try store.manifest(of: version), pinned: pins.contains(version))) } catch {
@@ -52,6 +52,6 @@ public struct DatasetCatalog: Sendable, Codable, Equatable {
             }
             entries.append(entry)
         }
-        return DatasetCatalog(root: root, datasets: entries)
+        return DatasetCatalog(root: root.location, datasets: entries)
     }
 }

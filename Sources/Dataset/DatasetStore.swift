@@ -27,10 +27,84 @@ public protocol DatasetStore: Sendable {
     func stageVersion(runId: String) throws(DatasetError) -> any StagedVersion
     /// Brings derived pointers (LATEST) in line with the published versions; best effort, returns what it changed.
     func repairPointers() -> String?
-    /// A published version's directory on this machine, when the store is local.
-    func localDirectory(of version: String) -> String?
     /// The dataset's append-only record of runs (published, nothing new, failed): what `etl status` shows.
     var runLedger: any RunLedger { get }
+
+    // MARK: Reading a published version's files (verify, diff, head, report, forget, a run's parents' rows.bin)
+
+    /// Every file of a published version (paths relative to the version, `/`-separated, sorted). `.notFound` when
+    /// the version does not exist. Names only: nothing is read.
+    func files(of version: String) throws(DatasetError) -> [VersionFile]
+    /// Calls `body` with the path of a local file holding `path` of `version`, readable until `body` returns, so a
+    /// file of any size is read in bounded memory (shards are streamed from it). The local store passes its own file
+    /// (no copy); an object store downloads into a temporary file that it removes when `body` returns or throws.
+    /// `.notFound` when the version has no such file; an error of `body` is rethrown as it is.
+    func withLocalFile<Result>(_ path: String, of version: String, _ body: (String) throws -> Result) throws -> Result
+
+    // MARK: Changing published versions (forget, gc): only with the dataset lock held
+
+    /// Whether versions share stored files. True for the local store (a shared shard is one inode, hard-linked into
+    /// each version listing it): removing a version frees only the files no other version lists. False for an object
+    /// store (`share` is a server-side copy, so each version holds its own copy): removing a version frees all of its
+    /// files. Either way removing a version never takes a file away from another version.
+    var sharesFilesBetweenVersions: Bool { get }
+    /// Creates or replaces a small file of a published version (index.json, manifest.json, README.md,
+    /// quarantine.jsonl, rows.bin) in one step: a reader, or a crash, sees the old bytes or the new ones, never a mix.
+    func replace(_ path: String, of version: String, with bytes: [UInt8]) throws(DatasetError)
+    /// Adds a finished local file (a shard forget rewrote under a new content-addressed name) to a published version
+    /// as `path`; `localFile` stays where it is. Local: a hard link (a copy across file systems); object store: an
+    /// upload. Nothing is done when the version already holds `path`: names are content-addressed, so it is the same
+    /// file, and replaying a journal after a crash stays correct.
+    func add(localFile: String, as path: String, to version: String) throws(DatasetError)
+    /// Removes one file of a published version; nothing when it is already gone. The bytes stay in every other
+    /// version that holds the file (local: its other hard links; object store: their own copies).
+    func removeFile(_ path: String, of version: String) throws(DatasetError)
+    /// Removes a whole published version (gc). The version first leaves `versions()` in one step (local: a rename out
+    /// of the version namespace; object store: manifest.json deleted first), so no reader sees it half-removed; then
+    /// its files go. Files it shares with kept versions stay in those. If the process dies half-way, what is left is
+    /// not a version, and the next `deleteVersion` or `removeAbandonedStaging` removes it. Derived pointers (LATEST)
+    /// are the caller's to repair (`repairPointers`).
+    func deleteVersion(_ version: String) throws(DatasetError)
+
+    // MARK: Dataset-level files (pins.json, tombstones.json, the forget journal)
+
+    /// A small file of the dataset itself, next to its versions (not inside one); nil when it does not exist.
+    func readDatasetFile(_ name: String) throws(DatasetError) -> [UInt8]?
+    /// Creates or replaces a dataset file in one step (old or new bytes, never a mix, also after a crash), durable
+    /// once this returns.
+    func writeDatasetFile(_ name: String, _ bytes: [UInt8]) throws(DatasetError)
+    /// Removes a dataset file; nothing when it does not exist.
+    func removeDatasetFile(_ name: String) throws(DatasetError)
+    /// Where a dataset file is, for messages.
+    func datasetFileLocation(_ name: String) -> String
+
+    // MARK: Scratch space for maintenance work files
+
+    /// A local directory (created if missing, returned as an absolute path) for the work files of a maintenance
+    /// operation, e.g. the shards forget rewrites before `add` puts them into versions. It survives a crash of the
+    /// process, so an interrupted operation's journal can name files in it; `removeScratch` deletes it. Local store:
+    /// `<dataset>/<name>`, on the versions' file system so `add` links instead of copying. An object store may use a
+    /// local directory outside the bucket (a journal that names files in it can then only be finished on this machine).
+    func scratchDirectory(_ name: String) throws(DatasetError) -> String
+    /// Removes every scratch directory whose name starts with `prefix` (work of operations known to be dead).
+    func removeScratch(prefix: String)
+}
+
+/// One file of a published version, as `DatasetStore.files(of:)` lists it.
+public struct VersionFile: Sendable, Equatable {
+    /// Relative to the version: `manifest.json`, `train/index.json`, `train/shard.<sha>.mds.zstd`.
+    public var path: String
+    public var bytes: Int
+    /// Identifies the stored bytes when several versions share them: two files with the same non-nil `storage` are
+    /// one stored object (local: device and inode of a hard link), so verifying one verifies the other. nil when the
+    /// store does not know of any sharing (an object store, where each version holds its own copy).
+    public var storage: String?
+
+    public init(path: String, bytes: Int, storage: String? = nil) {
+        self.path = path
+        self.bytes = bytes
+        self.storage = storage
+    }
 }
 
 /// The run lock of a dataset; released when the value is dropped (and by the kernel if the process dies).
@@ -52,10 +126,25 @@ public protocol StagedVersion: AnyObject {
     func commit(as version: String, expectedLatest: String?) throws(DatasetError)
     /// Removes the staged version (after a failure). Best effort.
     func discard()
+    /// The store the version is staged in (a run reads the dataset's tombstones through it).
+    var datasetStore: any DatasetStore { get }
 }
 
 extension DatasetStore {
     public func removeAbandonedStaging() -> [String] { removeAbandonedStaging(keeping: nil) }
+
+    /// `withLocalFile` for several files at once (a run's parents' rows.bin): every one stays readable until `body`
+    /// returns. `files` are (version, path) pairs; the local paths come in the same order.
+    public func withLocalFiles<Result>(_ files: [(version: String, path: String)], _ body: ([String]) throws -> Result) throws -> Result {
+        func open(_ index: Int, _ paths: [String]) throws -> Result {
+            guard index < files.count else { return try body(paths) }
+            return try withLocalFile(files[index].path, of: files[index].version) { local in try open(index + 1, paths + [local]) }
+        }
+        return try open(0, [])
+    }
+
+    /// Where a file of a version is, for messages (`<location>/<version>/<path>`).
+    public func fileLocation(_ path: String, of version: String) -> String { "\(location)/\(version)/\(path)" }
 
     public var latestVersion: String? { (try? versions())?.last }
 
@@ -99,6 +188,17 @@ extension DatasetStore {
     }
 }
 
+/// An output root holding datasets, each one a `DatasetStore`.
+public protocol DatasetRoot: Sendable {
+    /// Where the root is, for messages: a path or a URL.
+    var location: String { get }
+    /// Names of the datasets under the root (names starting with `.` are not datasets), sorted; a name may still
+    /// have no published version. `.notFound` when the root does not exist.
+    func datasetNames() throws(DatasetError) -> [String]
+    /// The store of one dataset under this root.
+    func store(_ dataset: String) -> any DatasetStore
+}
+
 /// Version names: `v1`, `v2`, … — typed by people, sorted by number.
 public enum VersionName {
     public static func number(_ name: String) -> Int? {
@@ -125,6 +225,15 @@ public enum DatasetStores {
                                "output_root '\(outputRoot)' is a \(scheme):// URL, and this build of etl writes datasets only to a local directory")
         }
         return LocalDatasetStore(outputRoot: outputRoot, dataset: dataset)
+    }
+
+    /// The output root itself, to list its datasets (`etl datasets`).
+    public static func openRoot(_ outputRoot: String) throws(DatasetError) -> any DatasetRoot {
+        if let scheme = urlScheme(outputRoot) {
+            throw DatasetError(.invalidLocation, path: outputRoot,
+                               "output_root '\(outputRoot)' is a \(scheme):// URL, and this build of etl reads datasets only from a local directory")
+        }
+        return LocalDatasetRoot(path: outputRoot)
     }
 
     /// `s3` for `s3://bucket/prefix`; nil for a path (including `./a:b` and Windows-less relative names).

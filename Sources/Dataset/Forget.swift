@@ -59,8 +59,8 @@ public enum Forget {
     static let workPrefix = ".forget-"
 
     /// Whether a forget died half-way and left its journal (the next forget finishes it).
-    public static func isInterrupted(datasetDirectory: String) -> Bool {
-        FileSystem.exists(ForgetJournal.path(datasetDirectory))
+    public static func isInterrupted(in store: any DatasetStore) -> Bool {
+        ((try? store.readDatasetFile(ForgetJournal.fileName)) ?? nil) != nil
     }
 
     private struct ShardID: Hashable {
@@ -69,17 +69,16 @@ public enum Forget {
     }
 
     /// Call with the dataset lock held.
-    public static func run(_ selector: Selector, reason: String, store: LocalDatasetStore, now: Date = Date()) throws -> Report {
+    public static func run(_ selector: Selector, reason: String, store: any DatasetStore, now: Date = Date()) throws -> Report {
         // An interrupted forget is finished first, so every version is consistent again before anything is read.
-        let resumed = try ForgetJournal.finishInterrupted(datasetDirectory: store.directory)
+        let resumed = try ForgetJournal.finishInterrupted(store: store)
         // Work files left without a journal are debris (we hold the lock, so no forget is running).
-        for name in ((try? FileSystem.contentsOfDirectory(store.directory)) ?? nil) ?? [] where name.hasPrefix(workPrefix) {
-            try? FileSystem.removeTree("\(store.directory)/\(name)")
-        }
+        store.removeScratch(prefix: workPrefix)
         let versions = try store.versions()
         var manifests: [String: DatasetManifest] = [:]
         var indexes: [String: [String: MDSIndex]] = [:]
-        var shardEntries: [ShardID: (entry: MDSShardEntry, path: String)] = [:]
+        /// Each distinct shard, with the first version listing it (where it is read from).
+        var shardEntries: [ShardID: (entry: MDSShardEntry, version: String)] = [:]
         for version in versions {
             let manifest = try store.manifest(of: version)
             manifests[version] = manifest
@@ -89,14 +88,14 @@ public enum Forget {
                 for entry in index.shards {
                     let id = ShardID(split: split, basename: entry.storedFile.basename)
                     if shardEntries[id] == nil {
-                        shardEntries[id] = (entry, "\(store.versionDirectory(version))/\(split)/\(entry.storedFile.basename)")
+                        shardEntries[id] = (entry, version)
                     }
                 }
             }
         }
         if case .group(let column, _) = selector {
             for (version, manifest) in manifests where !manifest.columns.contains(where: { $0.name == column }) {
-                throw DatasetError(.invalidLocation, path: "\(store.versionDirectory(version))/\(DatasetManifest.fileName)",
+                throw DatasetError(.invalidLocation, path: store.fileLocation(DatasetManifest.fileName, of: version),
                                    "the samples of \(store.dataset)@\(version) have no column '\(column)', so they cannot be selected by group; forget by --key instead")
             }
         }
@@ -105,47 +104,51 @@ public enum Forget {
         var matches: [ShardID: Set<String>] = [:]
         var found = Set<String>()
         for id in shardEntries.keys.sorted(by: { ($0.split, $0.basename) < ($1.split, $1.basename) }) {
-            let (entry, path) = shardEntries[id]!
-            try MDSShardStream.read(entry, path: path) { index, sample in
-                guard let key = keyText(sample, path: path, index: index) else {
-                    throw DatasetError(.corrupt, path: path, "sample \(index) of \(path) has no \(SampleKey.column); run etl verify")
-                }
-                if isSelected(sample, key: key, selector) {
-                    matches[id, default: []].insert(key)
-                    found.insert(key)
+            let (entry, version) = shardEntries[id]!
+            let path = store.fileLocation("\(id.split)/\(id.basename)", of: version)
+            try store.withLocalFile("\(id.split)/\(id.basename)", of: version) { local in
+                try MDSShardStream.read(entry, path: local) { index, sample in
+                    guard let key = keyText(sample, path: path, index: index) else {
+                        throw DatasetError(.corrupt, path: path, "sample \(index) of \(path) has no \(SampleKey.column); run etl verify")
+                    }
+                    if isSelected(sample, key: key, selector) {
+                        matches[id, default: []].insert(key)
+                        found.insert(key)
+                    }
                 }
             }
         }
 
         // 2. Tombstones first: from here on no run publishes these keys again.
-        var tombstones = try Tombstones.load(datasetDirectory: store.directory) ?? Tombstones(salt: Tombstones.newSalt())
+        var tombstones = try Tombstones.load(from: store) ?? Tombstones(salt: Tombstones.newSalt())
         var forgotten = found
         if case .keys(let keys) = selector { forgotten.formUnion(keys) }
         let added = tombstones.add(forgotten)
-        if added > 0 { try tombstones.save(datasetDirectory: store.directory) }
+        if added > 0 { try tombstones.save(to: store) }
 
-        // 3. Rewrite each affected shard once, into a work directory next to the versions.
-        // Absolute paths: the journal must still make sense to a later forget started from another directory.
-        let root = store.directory.hasPrefix("/") ? store.directory : "\(FileManager.default.currentDirectoryPath)/\(store.directory)"
-        let work = "\(root)/\(workPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // 3. Rewrite each affected shard once, into the store's scratch directory (next to the versions, locally).
+        let workName = "\(workPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let work = try store.scratchDirectory(workName)
         var journaled = false
-        defer { if !journaled { try? FileSystem.removeTree(work) } }
+        defer { if !journaled { store.removeScratch(prefix: workName) } }
         var rewritten: [ShardID: [MDSShardEntry]] = [:]
         for (id, keys) in matches {
-            let (entry, path) = shardEntries[id]!
-            rewritten[id] = try rewrite(entry, path: path, dropping: keys, into: "\(work)/\(id.split)")
+            let (entry, version) = shardEntries[id]!
+            rewritten[id] = try store.withLocalFile("\(id.split)/\(id.basename)", of: version) { local in
+                try rewrite(entry, path: local, dropping: keys, into: "\(work)/\(id.split)")
+            }
         }
 
         // 4. What each version becomes, written down as a journal before any version is touched.
-        var journal = ForgetJournal(work: work)
+        var journal = ForgetJournal(work: workName)
         var results: [VersionResult] = []
         let at = ISO8601DateFormatter().string(from: now)
         for version in versions {
             var manifest = manifests[version]!
-            let directory = "\(root)/\(version)"
+            let present = Set(try store.files(of: version).map(\.path))
             var removedHere = 0, rewrittenHere = 0
             var obsolete: [String] = []
-            var links: [ForgetJournal.Link] = []
+            var links: [ForgetJournal.FileRef] = []
             var writes: [ForgetJournal.FileWrite] = []
             for split in manifest.splits.keys.sorted() {
                 let index = indexes[version]![split]!
@@ -168,21 +171,21 @@ public enum Forget {
                     rewrittenHere += 1
                     if createdBy == version { newInSplit -= removed }
                     for new in replacement {
-                        links.append(.init(source: "\(work)/\(split)/\(new.storedFile.basename)",
-                                           target: "\(directory)/\(split)/\(new.storedFile.basename)"))
+                        links.append(.init(version: version, path: "\(split)/\(new.storedFile.basename)"))
                         entries.append(new)
                         records.append(.init(basename: new.storedFile.basename, samples: new.samples, bytes: new.storedFile.bytes,
                                              rawBytes: new.rawData.bytes, sha256: new.storedFile.hashes["sha256"] ?? "", createdBy: createdBy))
                     }
                     obsolete.append("\(split)/\(entry.storedFile.basename)")
                 }
-                writes.append(.init(path: "\(directory)/\(split)/\(MDSIndex.basename)", bytes: Data(MDSIndex(shards: entries, version: 2).jsonBytes())))
+                writes.append(.init(version: version, path: "\(split)/\(MDSIndex.basename)", bytes: Data(MDSIndex(shards: entries, version: 2).jsonBytes())))
                 manifest.splits[split]!.shards = records
                 manifest.splits[split]!.samples = records.reduce(0) { $0 + $1.samples }
                 manifest.splits[split]!.newSamples = max(0, newInSplit)
             }
-            if let (path, kept, dropped) = try filterQuarantine(directory: directory, manifest: manifest, forgotten: forgotten) {
-                writes.append(.init(path: path, bytes: Data(kept)))
+            if let (path, kept, dropped) = try filterQuarantine(store: store, version: version, present: present, manifest: manifest,
+                                                                forgotten: forgotten) {
+                writes.append(.init(version: version, path: path, bytes: Data(kept)))
                 for (reason, count) in dropped {
                     manifest.quarantine.count -= count
                     manifest.quarantine.byReason[reason, default: count] -= count
@@ -190,8 +193,9 @@ public enum Forget {
                 }
                 manifest.counts.quarantined = manifest.quarantine.count
             }
-            if let (path, kept) = try filterRows(directory: directory, manifest: manifest, forgotten: forgotten) {
-                writes.append(.init(path: path, bytes: Data(kept)))
+            if let (path, kept) = try filterRows(store: store, version: version, present: present, manifest: manifest,
+                                                 forgotten: forgotten, work: work) {
+                writes.append(.init(version: version, path: path, bytes: Data(kept)))
             }
             guard !writes.isEmpty else { continue }
             manifest.counts.samples = manifest.splits.values.reduce(0) { $0 + $1.samples }
@@ -200,20 +204,20 @@ public enum Forget {
                                              keysDigest: tombstones.digest(of: forgotten), shardsRewritten: rewrittenHere))
             // The manifest last: it is what says the version is complete.
             // The card is rendered from the manifest, so it says what the version now holds (and its redaction).
-            if FileSystem.exists("\(directory)/\(DatasetCard.fileName)") {
-                writes.append(.init(path: "\(directory)/\(DatasetCard.fileName)", bytes: Data(DatasetCard.render(manifest).utf8)))
+            if present.contains(DatasetCard.fileName) {
+                writes.append(.init(version: version, path: DatasetCard.fileName, bytes: Data(DatasetCard.render(manifest).utf8)))
             }
-            writes.append(.init(path: "\(directory)/\(DatasetManifest.fileName)", bytes: try manifest.encoded()))
+            writes.append(.init(version: version, path: DatasetManifest.fileName, bytes: try manifest.encoded()))
             let listed = Set(manifest.splits.flatMap { split, info in info.shards.map { "\(split)/\($0.basename)" } })
-            journal.links += links
+            journal.installs += links
             journal.writes += writes
-            journal.removals += obsolete.filter { !listed.contains($0) }.map { "\(directory)/\($0)" }
+            journal.removals += obsolete.filter { !listed.contains($0) }.map { .init(version: version, path: $0) }
             results.append(VersionResult(version: version, samplesRemoved: removedHere, shardsRewritten: rewrittenHere))
         }
         if !journal.writes.isEmpty {
-            try journal.save(datasetDirectory: store.directory)
+            try journal.save(to: store)
             journaled = true
-            try journal.apply(datasetDirectory: store.directory)
+            try journal.apply(to: store)
         }
         return Report(dataset: store.dataset, keysFound: found.count, tombstonesAdded: added, versions: results, resumed: resumed)
     }
@@ -255,41 +259,39 @@ public enum Forget {
     }
 
     /// The version's rows.bin (the (cursor, key) list exactly-once re-reads consult) without forgotten keys, so no
-    /// byte of the version names them (the tombstones keep a re-read from publishing them again): its path and the
-    /// kept bytes; nil when it names none of them.
-    static func filterRows(directory: String, manifest: DatasetManifest, forgotten: Set<String>) throws(DatasetError) -> (String, [UInt8])? {
-        guard let name = manifest.rowsFile else { return nil }
-        let path = "\(directory)/\(name)"
-        guard FileSystem.exists(path) else { return nil }
-        do throws(SystemError) {
-            var dropped = 0
-            try PublishedRowsFile.forEach(path) { row in if let key = row.key, forgotten.contains(key) { dropped += 1 } }
-            guard dropped > 0 else { return nil }
-            let temporary = "\(directory)/.\(name).forget-\(getpid())"
-            FileSystem.removeIfPresent(temporary)
-            defer { FileSystem.removeIfPresent(temporary) }
-            let writer = try PublishedRowsFile.Writer(path: temporary)
-            var failure: SystemError?
-            try PublishedRowsFile.forEach(path) { row in
-                guard failure == nil, !(row.key.map(forgotten.contains) ?? false) else { return }
-                do throws(SystemError) { try writer.append(row) } catch { failure = error }
-            }
-            if let failure { throw failure }
-            try writer.close()
-            return (path, try FileSystem.readAll(temporary, role: name) ?? [])
-        } catch { throw DatasetError(error) }
+    /// byte of the version names them (the tombstones keep a re-read from publishing them again): its path in the
+    /// version and the kept bytes; nil when it names none of them. The filtered copy is built in `work`.
+    static func filterRows(store: any DatasetStore, version: String, present: Set<String>, manifest: DatasetManifest,
+                           forgotten: Set<String>, work: String) throws -> (String, [UInt8])? {
+        guard let name = manifest.rowsFile, present.contains(name) else { return nil }
+        return try store.withLocalFile(name, of: version) { (path) throws(DatasetError) -> (String, [UInt8])? in
+            do throws(SystemError) {
+                var dropped = 0
+                try PublishedRowsFile.forEach(path) { row in if let key = row.key, forgotten.contains(key) { dropped += 1 } }
+                guard dropped > 0 else { return nil }
+                let temporary = "\(work)/\(version).\(name).forget-\(getpid())"
+                FileSystem.removeIfPresent(temporary)
+                defer { FileSystem.removeIfPresent(temporary) }
+                let writer = try PublishedRowsFile.Writer(path: temporary)
+                var failure: SystemError?
+                try PublishedRowsFile.forEach(path) { row in
+                    guard failure == nil, !(row.key.map(forgotten.contains) ?? false) else { return }
+                    do throws(SystemError) { try writer.append(row) } catch { failure = error }
+                }
+                if let failure { throw failure }
+                try writer.close()
+                return (name, try FileSystem.readAll(temporary, role: name) ?? [])
+            } catch { throw DatasetError(error) }
+        }
     }
 
     /// The version's quarantine.jsonl (which records keys of rejected rows) without the rows of forgotten keys:
-    /// its path, the kept bytes and how many rows were dropped by reason code; nil when nothing is dropped.
-    static func filterQuarantine(directory: String, manifest: DatasetManifest, forgotten: Set<String>) throws(DatasetError)
-        -> (String, [UInt8], [String: Int])?
-    {
-        guard let name = manifest.quarantine.file else { return nil }
-        let path = "\(directory)/\(name)"
-        let bytes: [UInt8]?
-        do { bytes = try FileSystem.readAll(path, role: name) } catch { throw DatasetError(error, code: .corrupt) }
-        guard let bytes else { return nil }
+    /// its path in the version, the kept bytes and how many rows were dropped by reason code; nil when nothing is
+    /// dropped.
+    static func filterQuarantine(store: any DatasetStore, version: String, present: Set<String>, manifest: DatasetManifest,
+                                 forgotten: Set<String>) throws(DatasetError) -> (String, [UInt8], [String: Int])? {
+        guard let name = manifest.quarantine.file, present.contains(name) else { return nil }
+        let bytes = try store.read(name, of: version)
         var kept: [UInt8] = []
         var dropped: [String: Int] = [:]
         for line in bytes.split(separator: 0x0a, omittingEmptySubsequences: true) {
@@ -300,60 +302,60 @@ public enum Forget {
             }
             kept += line + [0x0a]
         }
-        return dropped.isEmpty ? nil : (path, kept, dropped)
+        return dropped.isEmpty ? nil : (name, kept, dropped)
     }
 }
 
-/// Everything one forget changes, saved (`<dataset>/.forget-journal.json`, atomically) before the first version is
-/// touched and applied step by step: links of the rewritten shards, then the small files (per version its
-/// index.json files, quarantine.jsonl, manifest.json last), then the removal of the old shards. Every step can be
-/// repeated, so a forget that dies half-way is finished by the next `etl forget` (which applies the journal
-/// before anything else), and no version stays with an index.json and a manifest.json that disagree.
+/// Everything one forget changes, saved as the dataset file `.forget-journal.json` (atomically) before the first
+/// version is touched, and applied step by step through the store: the rewritten shards added to the versions that
+/// list them, then the small files (per version its index.json files, quarantine.jsonl, rows.bin, README.md,
+/// manifest.json last), then the removal of the old shards. Every step can be repeated, so a forget that dies
+/// half-way is finished by the next `etl forget` (which applies the journal before anything else), and no version
+/// stays with an index.json and a manifest.json that disagree. The rewritten shards wait in the store's scratch
+/// directory `work` until then.
 struct ForgetJournal: Codable {
-    struct Link: Codable {
-        var source: String
-        var target: String
+    struct FileRef: Codable {
+        var version: String
+        /// Relative to the version (and, for an added shard, to the scratch directory too).
+        var path: String
     }
     struct FileWrite: Codable {
+        var version: String
         var path: String
         var bytes: Data
     }
 
     static let fileName = ".forget-journal.json"
 
-    /// The directory holding the rewritten shards until every version links them.
+    /// The name of the scratch directory holding the rewritten shards until every version has them.
     var work: String
-    var links: [Link] = []
+    var installs: [FileRef] = []
     var writes: [FileWrite] = []
-    var removals: [String] = []
+    var removals: [FileRef] = []
 
     init(work: String) { self.work = work }
 
-    static func path(_ datasetDirectory: String) -> String { "\(datasetDirectory)/\(fileName)" }
-
-    func save(datasetDirectory: String) throws(DatasetError) {
+    func save(to store: any DatasetStore) throws(DatasetError) {
         let data: Data
         do { data = try JSONEncoder().encode(self) } catch {
-            throw DatasetError(.writeFailed, path: Self.path(datasetDirectory), "cannot encode the forget journal: \(error)")
+            throw DatasetError(.writeFailed, path: store.datasetFileLocation(Self.fileName), "cannot encode the forget journal: \(error)")
         }
-        do { try FileSystem.writeAtomically(Array(data), to: Self.path(datasetDirectory), role: "forget journal") } catch { throw DatasetError(error) }
+        try store.writeDatasetFile(Self.fileName, Array(data))
     }
 
     /// Applies a journal left by an interrupted forget; returns whether there was one.
-    static func finishInterrupted(datasetDirectory: String) throws(DatasetError) -> Bool {
-        let path = path(datasetDirectory)
-        let bytes: [UInt8]?
-        do { bytes = try FileSystem.readAll(path, role: "forget journal") } catch { throw DatasetError(error, code: .corrupt) }
-        guard let bytes else { return false }
+    static func finishInterrupted(store: any DatasetStore) throws(DatasetError) -> Bool {
+        guard let bytes = try store.readDatasetFile(fileName) else { return false }
         let journal: ForgetJournal
         do { journal = try JSONDecoder().decode(ForgetJournal.self, from: Data(bytes)) } catch {
-            throw DatasetError(.corrupt, path: path, "the journal of an interrupted forget cannot be read (\(error)); the versions it names may need etl verify")
+            throw DatasetError(.corrupt, path: store.datasetFileLocation(fileName),
+                               "the journal of an interrupted forget cannot be read (\(error)); the versions it names may need etl verify")
         }
-        try journal.apply(datasetDirectory: datasetDirectory)
+        try journal.apply(to: store)
         return true
     }
 
-    func apply(datasetDirectory: String) throws(DatasetError) {
+    func apply(to store: any DatasetStore) throws(DatasetError) {
         var step = 0
         // Tests stop the process here to prove an interrupted forget is finished later; production never sets it.
         let crashAfter = ProcessInfo.processInfo.environment["ETL_TEST_FORGET_CRASH_AFTER"].flatMap { Int($0) }
@@ -361,19 +363,17 @@ struct ForgetJournal: Codable {
             step += 1
             if step == crashAfter { exit(99) }
         }
-        do throws(SystemError) {
-            for link in links where !FileSystem.exists(link.target) {
-                try FileSystem.link(link.source, to: link.target)
-            }
+        let directory = try store.scratchDirectory(work)
+        for install in installs {
+            try store.add(localFile: "\(directory)/\(install.path)", as: install.path, to: install.version)
+        }
+        checkpoint()
+        for write in writes {
+            try store.replace(write.path, of: write.version, with: Array(write.bytes))
             checkpoint()
-            for write in writes {
-                try FileSystem.writeAtomically(Array(write.bytes), to: write.path, role: "forgotten version's file")
-                checkpoint()
-            }
-            for removal in removals { FileSystem.removeIfPresent(removal) }
-        } catch { throw DatasetError(error) }
-        FileSystem.removeIfPresent(Self.path(datasetDirectory))
-        try? FileSystem.syncDirectory(datasetDirectory)
-        try? FileSystem.removeTree(work)
+        }
+        for removal in removals { try store.removeFile(removal.path, of: removal.version) }
+        try store.removeDatasetFile(Self.fileName)
+        store.removeScratch(prefix: work)
     }
 }

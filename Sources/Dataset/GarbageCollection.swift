@@ -1,12 +1,12 @@
 import Foundation
-import SystemIO
 
 /// Which versions `etl gc` removes and what that frees. The decision is pure (`plan`); `apply` does the I/O.
 ///
-/// Never removed: the newest version (the next run's parent and the cursor's home) and a pinned one. Freed are the
-/// shard files no kept version lists (`<split>/<basename>`: names are content-addressed, so the same name in two
-/// versions is the same file, a hard link on local disk). Removing a version directory frees exactly those, since
-/// a shared shard lives on through its other links.
+/// Never removed: the newest version (the next run's parent and the cursor's home) and a pinned one. On a store whose
+/// versions share files (local: hard links), freed are the shard files no kept version lists (`<split>/<basename>`:
+/// names are content-addressed, so the same name in two versions is the same file), since a shared shard lives on
+/// through its other links; on a store where each version holds its own copies, every shard of a removed version.
+/// Either way `DatasetStore.deleteVersion` never takes a file from a kept version.
 public enum GarbageCollection {
     public enum Rule: Sendable, Equatable {
         /// Keep the newest N versions (N ≥ 1).
@@ -44,8 +44,10 @@ public enum GarbageCollection {
         enum CodingKeys: String, CodingKey { case remove, spared, keep, freedShards = "freed_shards", freedBytes = "freed_bytes" }
     }
 
-    /// `versions` oldest first.
-    public static func plan(_ versions: [Candidate], pins: PinList, rule: Rule) -> Plan {
+    /// `versions` oldest first. `sharedFiles` is the store's `sharesFilesBetweenVersions`: when versions share
+    /// stored files (local hard links), a removed version frees only the shards no kept version lists; when each
+    /// version holds its own copy (object store), it frees all of its shards, listed as `<version>/<split>/<basename>`.
+    public static func plan(_ versions: [Candidate], pins: PinList, rule: Rule, sharedFiles: Bool = true) -> Plan {
         var plan = Plan()
         let newest = versions.last?.version
         for (position, candidate) in versions.enumerated() {
@@ -69,7 +71,13 @@ public enum GarbageCollection {
         let keptShards = Set(versions.filter { !removed.contains($0.version) }.flatMap(\.shards.keys))
         var freed: [String: Int] = [:]
         for candidate in versions where removed.contains(candidate.version) {
-            for (path, bytes) in candidate.shards where !keptShards.contains(path) { freed[path] = bytes }
+            for (path, bytes) in candidate.shards {
+                if !sharedFiles {
+                    freed["\(candidate.version)/\(path)"] = bytes
+                } else if !keptShards.contains(path) {
+                    freed[path] = bytes
+                }
+            }
         }
         plan.freedShards = freed.keys.sorted()
         plan.freedBytes = freed.values.reduce(0, +)
@@ -97,23 +105,10 @@ public enum GarbageCollection {
         return formatter.date(from: text)
     }
 
-    /// Removes the planned versions (call with the dataset lock held). Each directory is first renamed out of the
-    /// version namespace (`.gc-<version>-<pid>`), so it disappears from readers at once, then deleted; debris of an
-    /// interrupted gc is removed first.
-    public static func apply(_ plan: Plan, in store: LocalDatasetStore) throws(DatasetError) {
-        for name in ((try? FileSystem.contentsOfDirectory(store.directory)) ?? nil) ?? [] where name.hasPrefix(trashPrefix) {
-            try? FileSystem.removeTree("\(store.directory)/\(name)")
-        }
-        for version in plan.remove {
-            let trash = "\(store.directory)/\(trashPrefix)\(version)-\(getpid())"
-            do {
-                try FileSystem.rename(store.versionDirectory(version), to: trash, role: "version")
-                try FileSystem.removeTree(trash)
-            } catch { throw DatasetError(error) }
-        }
-        try? FileSystem.syncDirectory(store.directory)
+    /// Removes the planned versions (call with the dataset lock held), each in one step that hides it from readers
+    /// before its files go (`DatasetStore.deleteVersion`), then repairs LATEST.
+    public static func apply(_ plan: Plan, in store: any DatasetStore) throws(DatasetError) {
+        for version in plan.remove { try store.deleteVersion(version) }
         _ = store.repairPointers()
     }
-
-    static let trashPrefix = ".gc-"
 }

@@ -31,8 +31,6 @@ public struct LocalDatasetStore: DatasetStore {
 
     public func versionDirectory(_ version: String) -> String { "\(directory)/\(version)" }
 
-    public func localDirectory(of version: String) -> String? { versionDirectory(version) }
-
     public var runLedger: any RunLedger { LocalRunLedger(path: "\(directory)/\(LocalRunLedger.fileName)") }
 
     /// Only `v<N>` directories holding a manifest count: a staging directory, or a claim left by the fallback
@@ -86,7 +84,8 @@ public struct LocalDatasetStore: DatasetStore {
             // Staging of killed runs, temporary LATEST files, and empty claims of the fallback commit.
             let isClaim = VersionName.number(name) != nil && !FileSystem.exists("\(path)/\(DatasetManifest.fileName)")
                 && ((try? FileSystem.contentsOfDirectory(path))??.isEmpty ?? false)
-            guard name.hasPrefix(Self.stagingPrefix) || name.hasPrefix(".\(Self.latestFileName).") || isClaim else { continue }
+            guard name.hasPrefix(Self.stagingPrefix) || name.hasPrefix(".\(Self.latestFileName).") || name.hasPrefix(Self.trashPrefix)
+                || isClaim else { continue }
             if (try? FileSystem.removeTree(path)) != nil { removed.append(name) }
         }
         return removed
@@ -129,6 +128,8 @@ final class LocalStagedVersion: StagedVersion {
     }
 
     var workDirectory: String { path }
+
+    var datasetStore: any DatasetStore { store }
 
     func stage(_ file: String) throws(DatasetError) {
         guard FileSystem.exists("\(path)/\(file)") else {

@@ -1,8 +1,7 @@
 internal import Crypto
 import Foundation
-import SystemIO
 
-/// Source keys that were forgotten (`etl forget`) and must never be published again: `<dataset>/tombstones.json`,
+/// Source keys that were forgotten (`etl forget`) and must never be published again: the dataset file `tombstones.json`,
 /// `{"salt": "<hex>", "hashes": ["<sha256 hex>", …]}`. Only salted hashes are stored, never the keys: the file
 /// tells whether a key was forgotten without telling which keys were. The salt is random, per dataset, made by
 /// the first forget. Replaced atomically, under the dataset lock.
@@ -47,25 +46,20 @@ public struct Tombstones: Codable, Sendable, Equatable {
         return SHA256.hash(data: Array(joined.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    public static func path(in datasetDirectory: String) -> String { "\(datasetDirectory)/\(fileName)" }
-
-    public static func load(datasetDirectory: String) throws(DatasetError) -> Tombstones? {
-        let path = path(in: datasetDirectory)
-        let bytes: [UInt8]?
-        do { bytes = try FileSystem.readAll(path, role: fileName) } catch { throw DatasetError(error, code: .corrupt) }
-        guard let bytes else { return nil }
+    /// The tombstones of a dataset; nil when nothing was ever forgotten.
+    public static func load(from store: any DatasetStore) throws(DatasetError) -> Tombstones? {
+        let path = store.datasetFileLocation(fileName)
+        guard let bytes = try store.readDatasetFile(fileName) else { return nil }
         do { return try JSONDecoder().decode(Tombstones.self, from: Data(bytes)) } catch {
             throw DatasetError(.corrupt, path: path, "\(path) is not a tombstone list ({\"salt\": …, \"hashes\": […]}): \(error)")
         }
     }
 
-    public func save(datasetDirectory: String) throws(DatasetError) {
+    public func save(to store: any DatasetStore) throws(DatasetError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = (try? encoder.encode(self)) ?? Data()
-        do { try FileSystem.writeAtomically(Array(data) + [0x0a], to: Tombstones.path(in: datasetDirectory), role: Tombstones.fileName) } catch {
-            throw DatasetError(error)
-        }
+        try store.writeDatasetFile(Tombstones.fileName, Array(data) + [0x0a])
     }
 }
 
@@ -79,10 +73,9 @@ public struct TombstoneFilter: Sendable {
         lookup = Set(tombstones?.hashes ?? [])
     }
 
-    /// The tombstones of the dataset a staged version belongs to (none for a store without them).
+    /// The tombstones of the dataset a staged version belongs to.
     public static func load(for staged: any StagedVersion) throws(DatasetError) -> TombstoneFilter {
-        guard let local = staged as? LocalStagedVersion else { return TombstoneFilter(nil) }
-        return TombstoneFilter(try Tombstones.load(datasetDirectory: local.store.directory))
+        TombstoneFilter(try Tombstones.load(from: staged.datasetStore))
     }
 
     public var isEmpty: Bool { lookup.isEmpty }

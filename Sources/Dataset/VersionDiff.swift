@@ -134,17 +134,17 @@ public struct VersionDiff: Sendable, Codable, Equatable {
     private static func read(_ shards: [MDSShardEntry], split: String, version: String, store: any DatasetStore) throws
         -> [String: [String: String]]
     {
-        guard let directory = store.localDirectory(of: version) else {
-            throw DatasetError(.invalidLocation, path: store.location, "diff reads shards from a local directory only")
-        }
         var samples: [String: [String: String]] = [:]
         for entry in shards {
-            let path = "\(directory)/\(split)/\(entry.storedFile.basename)"
-            try MDSShardStream.read(entry, path: path) { index, sample in
-                guard case .string(let key)? = sample[SampleKey.column] else {
-                    throw DatasetError(.corrupt, path: path, "sample \(index) of \(path) has no \(SampleKey.column)")
+            let relative = "\(split)/\(entry.storedFile.basename)"
+            let path = store.fileLocation(relative, of: version)
+            try store.withLocalFile(relative, of: version) { local in
+                try MDSShardStream.read(entry, path: local) { index, sample in
+                    guard case .string(let key)? = sample[SampleKey.column] else {
+                        throw DatasetError(.corrupt, path: path, "sample \(index) of \(path) has no \(SampleKey.column)")
+                    }
+                    samples[key] = fingerprints(sample)
                 }
-                samples[key] = fingerprints(sample)
             }
         }
         return samples

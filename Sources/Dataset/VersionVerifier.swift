@@ -1,6 +1,5 @@
 import Foundation
 import MDS
-import SystemIO
 
 /// One thing wrong with a published version: the file and what is wrong with it.
 public struct VerificationProblem: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -84,17 +83,18 @@ public enum VersionConsistency {
 
 /// Recomputes everything a version's files claim: the manifest against the indexes, every shard's presence, size,
 /// hashes (stored and decompressed), zstd frame and checksum, MDS layout and every sample (each must carry its
-/// `__key__`). Streams each shard (`MDSShardStream`), so memory stays bounded whatever the shard size. Keeps the
-/// inodes it has verified: a shard hard-linked into several versions is read once per session.
+/// `__key__`). Streams each shard (`MDSShardStream`) from a local file the store provides, so memory stays bounded
+/// whatever the shard size. Keeps the stored files it has verified (`VersionFile.storage`): a shard shared by
+/// several versions (a hard link on local disk) is read once per session.
 public final class VersionVerifier {
     public let store: any DatasetStore
-    private var verifiedInodes: [UInt64: (samples: Int, problem: String?)] = [:]
+    private var verifiedStorage: [String: (samples: Int, problem: String?)] = [:]
 
     public init(store: any DatasetStore) { self.store = store }
 
     public func verify(_ version: String) -> VerificationReport {
         var report = VerificationReport(dataset: store.dataset, version: version)
-        let versionPath = store.localDirectory(of: version) ?? "\(store.location)/\(version)"
+        let versionPath = "\(store.location)/\(version)"
         func problem(_ path: String, _ message: String) { report.problems.append(VerificationProblem(path: path, message: message)) }
 
         let manifest: DatasetManifest
@@ -106,9 +106,18 @@ public final class VersionVerifier {
         for split in manifest.splits.keys.sorted() {
             do { indexes[split] = try store.index(of: version, split: split) } catch { problem(error.path, error.message) }
         }
-        // A split on disk that the manifest does not list is data a loader may read but the manifest does not vouch for.
-        for name in ((try? FileSystem.contentsOfDirectory(versionPath)) ?? nil)?.sorted() ?? []
-        where manifest.splits[name] == nil && FileSystem.exists("\(versionPath)/\(name)/\(MDSIndex.basename)") {
+        let listed: [VersionFile]
+        do { listed = try store.files(of: version) } catch {
+            problem(error.path, error.message)
+            return report
+        }
+        let files = Dictionary(listed.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+        // A split in the version that the manifest does not list is data a loader may read but the manifest does not vouch for.
+        let splitsWithIndex = Set(listed.compactMap { file -> String? in
+            let parts = file.path.split(separator: "/")
+            return parts.count == 2 && parts[1] == MDSIndex.basename ? String(parts[0]) : nil
+        })
+        for name in splitsWithIndex.sorted() where manifest.splits[name] == nil {
             problem("\(versionPath)/\(name)/\(MDSIndex.basename)", "split '\(name)' is on disk but manifest.json does not list it")
         }
         report.problems += VersionConsistency.problems(manifest: manifest, indexes: indexes, dataset: store.dataset,
@@ -117,13 +126,14 @@ public final class VersionVerifier {
         for split in indexes.keys.sorted() {
             for entry in indexes[split]!.shards {
                 report.shards += 1
-                let path = "\(versionPath)/\(split)/\(entry.storedFile.basename)"
-                guard FileSystem.exists(path) else {
+                let relative = "\(split)/\(entry.storedFile.basename)"
+                let path = "\(versionPath)/\(relative)"
+                guard let file = files[relative] else {
                     problem(path, "is missing: \(split)/\(MDSIndex.basename) lists it")
                     continue
                 }
                 report.bytes += entry.storedFile.bytes
-                if let inode = FileSystem.inode(path), let known = verifiedInodes[inode] {
+                if let storage = file.storage, let known = verifiedStorage[storage] {
                     report.samples += known.samples
                     if let message = known.problem { problem(path, message) }
                     continue
@@ -131,16 +141,18 @@ public final class VersionVerifier {
                 report.shardsRead += 1
                 var outcome: (samples: Int, problem: String?) = (0, nil)
                 do {
-                    try MDSShardStream.read(entry, path: path, verifyHashes: true) { index, sample in
-                        guard case .string? = sample[SampleKey.column] else {
-                            throw ShardError(.corruptShard, path: path, "shard \(path): sample \(index) has no string \(SampleKey.column)")
+                    try store.withLocalFile(relative, of: version) { local in
+                        try MDSShardStream.read(entry, path: local, verifyHashes: true) { index, sample in
+                            guard case .string? = sample[SampleKey.column] else {
+                                throw ShardError(.corruptShard, path: path, "shard \(path): sample \(index) has no string \(SampleKey.column)")
+                            }
+                            outcome.samples += 1
                         }
-                        outcome.samples += 1
                     }
                 } catch {
                     outcome.problem = "\(error)"
                 }
-                if let inode = FileSystem.inode(path) { verifiedInodes[inode] = outcome }
+                if let storage = file.storage { verifiedStorage[storage] = outcome }
                 report.samples += outcome.samples
                 if let message = outcome.problem { problem(path, message) }
             }

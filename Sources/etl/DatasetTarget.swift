@@ -37,13 +37,11 @@ struct DatasetTarget {
         return (store, latest)
     }
 
-    /// The local store the maintenance commands (pin, gc, forget) work on.
-    static func localStore(root: String, dataset: String) throws(DatasetError) -> LocalDatasetStore {
-        guard let store = try DatasetStores.open(outputRoot: root, dataset: dataset) as? LocalDatasetStore else {
-            throw DatasetError(.invalidLocation, path: root, "this command works on local datasets only")
-        }
+    /// The store the maintenance commands (pin, gc, forget) work on: one with at least one published version.
+    static func maintainedStore(root: String, dataset: String) throws(DatasetError) -> any DatasetStore {
+        let store = try DatasetStores.open(outputRoot: root, dataset: dataset)
         guard !((try? store.versions()) ?? []).isEmpty else {
-            throw DatasetError(.notFound, path: store.directory, "dataset '\(dataset)' has no published version")
+            throw DatasetError(.notFound, path: store.location, "dataset '\(dataset)' has no published version")
         }
         return store
     }

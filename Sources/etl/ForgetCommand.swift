@@ -47,7 +47,7 @@ struct ForgetCommand: ParsableCommand {
     func run() throws {
         let report: Forget.Report
         do {
-            let store = try DatasetTarget.localStore(root: root.root, dataset: dataset)
+            let store = try DatasetTarget.maintainedStore(root: root.root, dataset: dataset)
             let lock = try store.lock(runId: "forget")
             defer { withExtendedLifetime(lock) {} }
             report = try Forget.run(try selector(store), reason: reason, store: store)
@@ -60,7 +60,7 @@ struct ForgetCommand: ParsableCommand {
         if !report.versions.isEmpty { print(TextTable.render(rows)) }
     }
 
-    private func selector(_ store: LocalDatasetStore) throws -> Forget.Selector {
+    private func selector(_ store: any DatasetStore) throws -> Forget.Selector {
         if let keysFile {
             guard let text = try? String(contentsOfFile: keysFile, encoding: .utf8) else {
                 throw ValidationError("cannot read the keys file \(keysFile)")

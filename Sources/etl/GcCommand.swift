@@ -40,11 +40,12 @@ struct GcCommand: ParsableCommand {
         let rule: GarbageCollection.Rule = keep.map { .keepNewest($0) } ?? .olderThan(Date().addingTimeInterval(-GarbageCollection.parseAge(olderThan!)!))
         let plan: GarbageCollection.Plan
         do {
-            let store = try DatasetTarget.localStore(root: root.root, dataset: dataset)
+            let store = try DatasetTarget.maintainedStore(root: root.root, dataset: dataset)
             let lock = try store.lock(runId: "gc")
             defer { withExtendedLifetime(lock) {} }
             let candidates = try store.versions().map { (version) throws(DatasetError) in GarbageCollection.Candidate(try store.manifest(of: version)) }
-            plan = GarbageCollection.plan(candidates, pins: try PinList.load(datasetDirectory: store.directory), rule: rule)
+            plan = GarbageCollection.plan(candidates, pins: try PinList.load(from: store), rule: rule,
+                                         sharedFiles: store.sharesFilesBetweenVersions)
             if !dryRun { try GarbageCollection.apply(plan, in: store) }
         } catch { throw fail(error, context: "gc \(dataset)") }
         if json { return printJSON(plan) }

@@ -50,7 +50,7 @@ struct HeadCommand: ParsableCommand {
                 throw DatasetError(.notFound, path: "\(store.location)/\(version)/\(split)",
                                    "\(store.dataset)@\(version) has no split '\(split)' (it has \(manifest.splits.keys.sorted().joined(separator: ", ")))")
             }
-            let directory = store.localDirectory(of: version) ?? store.location
+            let directory = "\(store.location)/\(version)"
             var printed = 0
             var blocks: [String] = []
             do {
@@ -58,13 +58,15 @@ struct HeadCommand: ParsableCommand {
                     let index = try store.index(of: version, split: name)
                     for entry in index.shards {
                         let encodings = Dictionary(uniqueKeysWithValues: zip(entry.columnNames, entry.columnEncodings))
-                        try MDSShardStream.read(entry, path: "\(directory)/\(name)/\(entry.storedFile.basename)") { position, sample in
-                            let sampleKey = sample[SampleKey.column].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "?"
-                            if let key, sampleKey != key { return }
-                            blocks.append(render(sample, encodings: encodings, title: "\(store.dataset)@\(version) \(name) \(SampleKey.column)=\(sampleKey)"))
-                            if let extract { try write(sample, encodings: encodings, to: "\(extract)/\(name)-\(Self.fileSafe(sampleKey))") }
-                            printed += 1
-                            if printed >= n || key != nil { throw Enough() }
+                        try store.withLocalFile("\(name)/\(entry.storedFile.basename)", of: version) { shard in
+                            try MDSShardStream.read(entry, path: shard) { position, sample in
+                                let sampleKey = sample[SampleKey.column].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "?"
+                                if let key, sampleKey != key { return }
+                                blocks.append(render(sample, encodings: encodings, title: "\(store.dataset)@\(version) \(name) \(SampleKey.column)=\(sampleKey)"))
+                                if let extract { try write(sample, encodings: encodings, to: "\(extract)/\(name)-\(Self.fileSafe(sampleKey))") }
+                                printed += 1
+                                if printed >= n || key != nil { throw Enough() }
+                            }
                         }
                     }
                 }

@@ -35,13 +35,13 @@ private func setPin(target: String, root: String, pinned: Bool) throws {
     guard let version = parsed.version else { throw ValidationError("name the version: \(parsed.dataset)@<version>") }
     let verb = pinned ? "pin" : "unpin"
     do {
-        let store = try DatasetTarget.localStore(root: root, dataset: parsed.dataset)
+        let store = try DatasetTarget.maintainedStore(root: root, dataset: parsed.dataset)
         _ = try parsed.resolve(root: root)
         let lock = try store.lock(runId: verb)
         defer { withExtendedLifetime(lock) {} }
-        var pins = try PinList.load(datasetDirectory: store.directory)
+        var pins = try PinList.load(from: store)
         let changed = pins.set(version, pinned: pinned)
-        if changed { try pins.save(datasetDirectory: store.directory) }
+        if changed { try pins.save(to: store) }
         print("\(parsed.dataset)@\(version) \(changed ? "is now" : "was already") \(pinned ? "pinned" : "not pinned")")
     } catch { throw fail(error, context: "\(verb) \(target)") }
 }

@@ -42,7 +42,6 @@ struct ReportCommand: ParsableCommand {
         do {
             let (store, version) = try parsed.resolve(root: root.root)
             let manifest = try store.manifest(of: version)
-            let directory = store.localDirectory(of: version) ?? store.location
             var limits = ReportSampler.Limits()
             limits.maxSamples = maxSamples
             var sampler = ReportSampler(limits: limits)
@@ -51,12 +50,14 @@ struct ReportCommand: ParsableCommand {
                 for split in manifest.splits.keys.sorted() {
                     let index = try store.index(of: version, split: split)
                     for entry in index.shards {
-                        try MDSShardStream.read(entry, path: "\(directory)/\(split)/\(entry.storedFile.basename)") { _, sample in
-                            if sampler.isFull {
-                                sampler.markTruncated()
-                                throw Enough()
+                        try store.withLocalFile("\(split)/\(entry.storedFile.basename)", of: version) { shard in
+                            try MDSShardStream.read(entry, path: shard) { _, sample in
+                                if sampler.isFull {
+                                    sampler.markTruncated()
+                                    throw Enough()
+                                }
+                                sampler.add(split: split, sample: sample, columns: columns)
                             }
-                            sampler.add(split: split, sample: sample, columns: columns)
                         }
                     }
                 }

@@ -40,8 +40,8 @@ struct VerifyCommand: ParsableCommand {
             versions = all ? try store.versions() : [resolved.version]
         } catch { throw fail(error, context: "verify \(target)") }
 
-        if let local = store as? LocalDatasetStore, Forget.isInterrupted(datasetDirectory: local.directory) {
-            printError("etl: verify \(target): a forget was interrupted in \(local.directory); the next `etl forget \(parsed.dataset) …` finishes it")
+        if Forget.isInterrupted(in: store) {
+            printError("etl: verify \(target): a forget was interrupted in \(store.location); the next `etl forget \(parsed.dataset) …` finishes it")
         }
         let verifier = VersionVerifier(store: store)
         let reports = versions.map { verifier.verify($0) }

@@ -248,14 +248,13 @@ public enum PipelineRunner {
             return Revisit(after: plan.after == nil && plan.publishedIn.isEmpty ? to : plan.after, top: top, notice: plan.notice)
         }
         let after = try plan.after.flatMap { try SourceSnapshot.point($0, type: type, on: source.connection) }
-        var files: [String] = []
-        for version in plan.publishedIn {
-            let manifest = history.first { $0.version == version }
-            guard let rowsFile = manifest?.rowsFile, let directory = store.localDirectory(of: version) else { continue }
-            files.append("\(directory)/\(rowsFile)")
+        let rowsFiles = plan.publishedIn.compactMap { version in
+            history.first { $0.version == version }?.rowsFile.map { (version: version, path: $0) }
         }
-        let window = try PublishedWindow(files: files, after: after, top: top, cursorIndex: source.plan.cursorIndex,
-                                         keyIndex: source.plan.keyIndex)
+        // Through the store: rows.bin can be large, so it is read from a local file (an object store downloads it).
+        let window = try store.withLocalFiles(rowsFiles) { files in
+            try PublishedWindow(files: files, after: after, top: top, cursorIndex: source.plan.cursorIndex, keyIndex: source.plan.keyIndex)
+        }
         return Revisit(after: plan.after, top: top, window: window, notice: plan.notice)
     }
 

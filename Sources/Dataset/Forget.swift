@@ -366,7 +366,15 @@ struct ForgetJournal: Codable {
         }
         let directory = try store.scratchDirectory(work)
         for install in installs {
-            try store.add(localFile: "\(directory)/\(install.path)", as: install.path, to: install.version)
+            let source = "\(directory)/\(install.path)"
+            if !FileSystem.exists(source), !(try store.files(of: install.version)).contains(where: { $0.path == install.path }) {
+                throw DatasetError(.corrupt, path: source, """
+                    the interrupted forget's rewritten shard \(install.path) is no longer in its scratch directory \(directory), and \
+                    \(store.dataset)@\(install.version) does not have it yet, so the journal \(store.datasetFileLocation(Self.fileName)) \
+                    cannot be finished here: finish it where it started, or remove that journal and check the versions with etl verify --all
+                    """)
+            }
+            try store.add(localFile: source, as: install.path, to: install.version)
         }
         checkpoint()
         for write in writes {

@@ -35,7 +35,7 @@ struct OpsLedgerTests {
         let published = records[0]
         let expectedKeys: Set<String> = [
             "run_id", "pipeline", "dataset", "config_sha256", "host", "pid", "started_at", "ended_at", "duration_seconds",
-            "outcome", "exit_code", "failure", "rows_read", "samples_written", "quarantined", "quarantined_by_reason",
+            "outcome", "exit_code", "failure", "rows_read", "rows_fetched", "bytes_fetched", "samples_written", "quarantined", "quarantined_by_reason",
             "bytes_read", "bytes_written", "cursor_from", "cursor_to", "parent", "version_published", "error",
         ]
         #expect(Set(published.keys) == expectedKeys)
@@ -45,6 +45,7 @@ struct OpsLedgerTests {
         #expect(published["config_sha256"] as? String == manifest.pipeline.configSha256)
         #expect((published["host"] as? String)?.isEmpty == false)
         #expect(published["rows_read"] as? Int == 20 && published["samples_written"] as? Int == 20)
+        #expect(published["rows_fetched"] as? Int == 20 && (published["bytes_fetched"] as? Int ?? 0) > 0)
         #expect(published["bytes_read"] as? Int == manifest.stats.sourceBytes && published["bytes_written"] as? Int == manifest.stats.bytesWritten)
         #expect(published["cursor_from"] is NSNull && published["cursor_to"] as? String == "20")
         #expect(published["version_published"] as? String == "v1" && published["error"] is NSNull)

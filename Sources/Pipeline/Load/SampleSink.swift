@@ -113,6 +113,7 @@ final class SampleSink {
                 try reject(rejected)
             } else {
                 progress.samplesWritten += 1
+                TestHooks.pause(at: .shardWrite)
             }
         case .rejected(let entry, let cursor, let bytes):
             progress.sourceBytes += bytes
@@ -130,6 +131,8 @@ final class SampleSink {
     /// split, in the order they were written.
     func finish() throws -> (sealed: [String: [MDSShardEntry]], quarantine: DatasetManifest.QuarantineSummary) {
         if forgottenSkipped > 0 { listener(.notice("skipped \(forgottenSkipped) rows whose key was forgotten (tombstones.json)")) }
+        // A last checkpoint covers every row: a run killed from here to the commit resumes without fetching any again.
+        if lastCursor != nil { try writeCheckpoint() }
         var sealed = resumedSealed
         for split in writers.keys.sorted() {
             let entries = try writers[split]!.finish()

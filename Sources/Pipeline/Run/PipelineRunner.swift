@@ -168,6 +168,7 @@ public enum PipelineRunner {
         let processor = RowProcessor(plan: source.plan, splits: SplitAssigner(config.split), context: context)
         let workers = options.workers ?? config.media.workers
         let map = OrderedParallelMap<PostgresRow, ProcessedRow>(workers: workers, window: workers * 2 + 2) { row in
+            TestHooks.pause(at: .transform) { row.values[processor.plan.keyIndex].textForParameter }
             // A row a version already holds is not transformed again (it may be a clip to decode).
             if let window, window.holds(row) { return .alreadyPublished }
             return processor.process(row)
@@ -179,8 +180,8 @@ public enum PipelineRunner {
                                   checkpointEvery: config.shards.checkpointEvery, resuming: resume, listener: emit)
 
         // libpq blocks, so the source is read on a thread of its own while this thread writes shards.
-        let reader = SourceReader(connection: source.connection, sql: source.sql(after: after),
-                                  parameters: after.map { [$0] } ?? [], map: map)
+        let reader = SourceReader(connection: source.connection,
+                                  statements: [.init(sql: source.sql(after: after), parameters: after.map { [$0] } ?? [])], map: map)
         reader.start()
         var lastReport = Date()
         do {
@@ -207,7 +208,10 @@ public enum PipelineRunner {
         map.join()
         if let failure = reader.failure { throw failure }
         let (sealed, quarantine) = try sink.finish()
+        TestHooks.pause(at: .afterSeal)
         var progress = sink.progress
+        progress.rowsFetched = reader.rowsFetched
+        progress.bytesFetched = reader.bytesFetched
         progress.elapsedSeconds = Date().timeIntervalSince(started)
         emit(.progress(progress))  // the final counts, so a progress display ends at what was read
         return (sealed, quarantine, progress, sink.lastCursor)

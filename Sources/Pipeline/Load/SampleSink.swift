@@ -79,6 +79,11 @@ final class SampleSink {
         tombstones = try TombstoneFilter.load(for: staged)
     }
 
+    /// Counts rows of the re-read window that were dropped as already published before they were fetched.
+    func skipPublished(_ count: Int) {
+        progress.alreadyPublished += count
+    }
+
     func consume(_ row: ProcessedRow) throws {
         if case .alreadyPublished = row {
             progress.alreadyPublished += 1

@@ -39,14 +39,14 @@ enum TestHooks {
 
     /// Passes `point` `times` more times (e.g. a batch of rows); holds the run if that reaches the point's threshold.
     static func pause(at point: Point, times: Int = 1) {
-        guard let gate = gates[point] else { return }
+        guard !gates.isEmpty, let gate = gates[point] else { return }
         guard counts.add(times, to: point) >= gate.at.flatMap({ Int($0) }) ?? 1 else { return }
         hold(gate.file)
     }
 
     /// Holds the run at `point` when `key` (computed only when the point is armed) is the key it names.
     static func pause(at point: Point, key: () -> String?) {
-        guard let gate = gates[point], let at = gate.at, key() == at else { return }
+        guard !gates.isEmpty, let gate = gates[point], let at = gate.at, key() == at else { return }
         hold(gate.file)
     }
 

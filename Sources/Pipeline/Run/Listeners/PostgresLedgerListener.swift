@@ -32,12 +32,22 @@ public final class PostgresLedgerListener: RunListener, @unchecked Sendable {
         guard let finished else { return }
         let record = LedgerListener.record(finished, identity: identity, host: LedgerListener.hostName, pid: getpid(), exitCode: exitCode)
         do {
-            let connection = try PostgresConnection(conninfo: config.connection)
+            let connection = try PostgresConnection(conninfo: Self.bounded(config.connection))
             try connection.execute(Self.createSQL(table: config.table))
             try connection.execute(Self.insertSQL(table: config.table), Self.parameters(record))
         } catch {
             warn("etl: warning: the run was not recorded in the PostgreSQL ledger table \(config.table): \(LedgerListener.scrub("\(error)", connection: config.connection))")
         }
+    }
+
+    /// The connection string with a connect timeout (10 s) unless it sets one: libpq waits for ever by default, and an
+    /// unreachable ledger host must not hold the end of a nightly run for minutes.
+    static func bounded(_ conninfo: String) -> String {
+        guard !conninfo.contains("connect_timeout") else { return conninfo }
+        if conninfo.hasPrefix("postgresql://") || conninfo.hasPrefix("postgres://") {
+            return conninfo + (conninfo.contains("?") ? "&" : "?") + "connect_timeout=10"
+        }
+        return conninfo + (conninfo.isEmpty ? "" : " ") + "connect_timeout=10"
     }
 
     /// The table name as SQL: each part of `schema.table` quoted.

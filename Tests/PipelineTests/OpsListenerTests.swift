@@ -1,7 +1,7 @@
 import Dataset
 import Foundation
 import Logging
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// The pure parts of the run's listeners: exposition text, the progress line, the JSON log line, the run tally.
@@ -72,5 +72,13 @@ import Testing
         #expect(record.runId == nil && record.startedAt == "1970-01-01T00:00:10.000Z" && record.endedAt == "1970-01-01T00:00:14.000Z")
         #expect(record.rowsRead == 256 && record.quarantinedByReason == ["null_value": 1] && record.durationSeconds == 4)
         #expect(LedgerListener.failureName(.qualityGate) == "quality_gate")
+    }
+
+    @Test func theLedgerConnectionGetsATimeoutUnlessItSetsOne() {
+        #expect(PostgresLedgerListener.bounded("dbname=ops") == "dbname=ops connect_timeout=10")
+        #expect(PostgresLedgerListener.bounded("") == "connect_timeout=10")
+        #expect(PostgresLedgerListener.bounded("host=x connect_timeout=3") == "host=x connect_timeout=3")
+        #expect(PostgresLedgerListener.bounded("postgresql://h/db") == "postgresql://h/db?connect_timeout=10")
+        #expect(PostgresLedgerListener.bounded("postgresql://h/db?sslmode=require") == "postgresql://h/db?sslmode=require&connect_timeout=10")
     }
 }

@@ -112,6 +112,28 @@ func loadPipeline(_ yaml: String) throws -> PipelineConfig {
             """)
     }
 
+    @Test func theReReadWindowIsLookedAtKeysOnlyThenFetchedForTheGivenKeys() {
+        let keys = query.windowSQL(selecting: [], cursorType: "int8", fromStart: false, keysOnly: true)
+        #expect(keys == """
+            SELECT etl_source."id", etl_source."id", etl_source."id"::text FROM (
+            SELECT id, note FROM t WHERE note <> 'costs $1 > $1::int8'
+            ) AS etl_source
+            WHERE etl_source."id" IS NOT NULL AND etl_source."id" > $1::int8 AND etl_source."id" <= $2::int8
+            ORDER BY etl_source."id", etl_source."id"
+            """)
+        let rows = query.windowSQL(selecting: ["id", "note"], cursorType: "int8", fromStart: true, keysOnly: false)
+        #expect(rows == """
+            SELECT etl_source."id", etl_source."note" FROM (
+            SELECT id, note FROM t WHERE note <> 'costs $1 > $1::int8'
+            ) AS etl_source
+            WHERE etl_source."id" IS NOT NULL AND etl_source."id" <= $1::int8 AND etl_source."id"::text = ANY($2::text[])
+            ORDER BY etl_source."id", etl_source."id"
+            """)
+        // Never inlined into a COPY: it has more than the wrapper's one cursor parameter.
+        #expect(SourceQuery.inliningCursor(rows, literal: "'1'") == nil)
+        #expect(postgresTextArray(["7", #"a"b\c"#, ""]) == #"{"7","a\"b\\c",""}"#)
+    }
+
     @Test func anythingElseIsLeftToParameterBinding() {
         #expect(SourceQuery.inliningCursor(query.sql(selecting: ["id"], after: nil), literal: "'1'") == nil)
         #expect(SourceQuery.inliningCursor("SELECT $1::int8", literal: "'1'") == nil)

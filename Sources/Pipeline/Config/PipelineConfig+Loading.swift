@@ -67,6 +67,7 @@ extension PipelineConfig {
         let shards = top.node("shards").map { decodeShards($0, issues: &issues) } ?? ShardConfig.default
         let media = top.node("media").map { decodeMedia($0, issues: &issues) } ?? MediaConfig.default
         let expect = top.node("expect").map { Expectations.decode($0, columns: columns, issues: &issues) } ?? Expectations()
+        let ledger = top.node("ledger").flatMap { decodeLedger($0, environment: environment, issues: &issues) }
         top.reportUnknownKeys(issues: &issues)
 
         if let source, let split, let groupColumn = split.groupColumn, groupColumn.isEmpty {
@@ -76,7 +77,7 @@ extension PipelineConfig {
         return PipelineConfig(name: name.0, dataset: dataset?.0 ?? name.0, outputRoot: outputRoot,
                               outputRootLocation: outputRootLocation, source: source,
                               columns: columns, split: split, shards: shards, media: media,
-                              expect: expect, path: root.file, sha256: sha256)
+                              expect: expect, ledger: ledger, path: root.file, sha256: sha256)
     }
 
     private static func decodeSource(_ node: ConfigNode, environment: [String: String], issues: inout ConfigIssues) -> SourceConfig? {
@@ -104,6 +105,36 @@ extension PipelineConfig {
         if sql.isEmpty { issues.add("source.query is empty", at: query.1) }
         return SourceConfig(connection: connection, connectionLocation: connectionLocation, query: sql, queryLocation: query.1, cursorColumn: cursor.0,
                             cursorLocation: cursor.1, keyColumn: key.0, keyLocation: key.1, retry: retry)
+    }
+
+    private static func decodeLedger(_ node: ConfigNode, environment: [String: String], issues: inout ConfigIssues) -> LedgerConfig? {
+        guard var reader = MappingReader(node, issues: &issues) else { return nil }
+        var connection: String?
+        let given = reader.string("connection", issues: &issues)
+        let variable = reader.string("connection_env", issues: &issues)
+        switch (given, variable) {
+        case (let (text, location)?, nil):
+            connection = expand(text, environment: environment, at: location, issues: &issues)
+        case (nil, let (name, location)?):
+            if let value = environment[name], !value.isEmpty { connection = value } else {
+                issues.add("ledger.connection_env: environment variable '\(name)' is not set", at: location)
+            }
+        case (_?, let (_, location)?):
+            issues.add("give ledger.connection or ledger.connection_env, not both", at: location)
+        case (nil, nil):
+            issues.add("'ledger' needs connection (a libpq connection string) or connection_env (the variable holding one)", at: node.location)
+        }
+        var table = "etl_runs"
+        if let (text, location) = reader.string("table", issues: &issues) {
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789_")
+            if parts.count > 2 || parts.contains(where: { $0.isEmpty || $0.first!.isNumber || !$0.allSatisfy(allowed.contains) }) {
+                issues.add("ledger.table must be a lower-case table name, optionally schema-qualified (e.g. ops.etl_runs), found '\(text)'", at: location)
+            }
+            table = text
+        }
+        reader.reportUnknownKeys(issues: &issues)
+        return connection.map { LedgerConfig(connection: $0, table: table) }
     }
 
     private static func decodeColumns(_ node: ConfigNode, issues: inout ConfigIssues) -> [ColumnConfig] {

@@ -16,6 +16,8 @@ public struct PipelineConfig: Sendable {
     public var media: MediaConfig
     /// `expect:` bounds a new version must meet to be published (QualityGates); empty when the file has none.
     public var expect = Expectations()
+    /// `ledger:` a PostgreSQL table that also receives every run's ledger record; nil when the file has none.
+    public var ledger: LedgerConfig?
     /// The file it was read from, and the sha256 of its bytes: recorded in every manifest it publishes.
     public var path: String
     public var sha256: String
@@ -36,6 +38,14 @@ public struct SourceConfig: Sendable {
     public var keyLocation: SourceLocation
     /// `source.retry`: how transient faults of the source are retried.
     public var retry: RetryPolicy = .default
+}
+
+/// `ledger:` where a copy of the run ledger goes (never the source database unless its connection says so).
+public struct LedgerConfig: Sendable {
+    /// libpq conninfo after `${VAR}` expansion, from `connection:` or from the variable `connection_env:` names.
+    public var connection: String
+    /// `table:`, possibly schema-qualified (`ops.etl_runs`); created if missing.
+    public var table: String
 }
 
 public struct ColumnConfig: Sendable {

@@ -23,6 +23,23 @@ struct SourceQuery {
         return sql
     }
 
+    /// The rows of a re-read window: cursor in ($1, $2] (in [start, $1] when `fromStart`), in the stable order.
+    /// `keysOnly`: just (cursor, key, key::text), no payload; else the `columns` of the rows whose key::text is in the
+    /// text array bound last ($3, or $2 when `fromStart`).
+    func windowSQL(selecting columns: [String], cursorType: String, fromStart: Bool, keysOnly: Bool) -> String {
+        let cursor = "etl_source.\(quoteIdentifier(cursorColumn))", key = "etl_source.\(quoteIdentifier(keyColumn))"
+        let list = keysOnly ? "\(cursor), \(key), \(key)::text" : columns.map { "etl_source.\(quoteIdentifier($0))" }.joined(separator: ", ")
+        var sql = "SELECT \(list) FROM (\n\(userQuery)\n) AS etl_source\nWHERE \(cursor) IS NOT NULL"
+        var parameter = 1
+        if !fromStart {
+            sql += " AND \(cursor) > $1::\(cursorType)"
+            parameter = 2
+        }
+        sql += " AND \(cursor) <= $\(parameter)::\(cursorType)"
+        if !keysOnly { sql += " AND \(key)::text = ANY($\(parameter + 1)::text[])" }
+        return sql + "\n" + Self.orderByPrefix + "\(quoteIdentifier(cursorColumn)), \(key)"
+    }
+
     private static let orderByPrefix = "ORDER BY etl_source."
 
     /// `sql` as made by `sql(selecting:after:)`, with its cursor parameter `$1` replaced by `literal` (already escaped
@@ -49,3 +66,9 @@ func quoteIdentifier(_ name: String) -> String {
 
 /// Column types a cursor can be: totally ordered, and exactly re-bindable from their text form.
 let cursorTypes: Set<String> = ["int2", "int4", "int8", "numeric", "timestamptz", "timestamp", "date"]
+
+/// A text[] literal for a bound parameter: every element double-quoted, with `"` and `\` escaped.
+func postgresTextArray(_ elements: [String]) -> String {
+    "{" + elements.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        .joined(separator: ",") + "}"
+}

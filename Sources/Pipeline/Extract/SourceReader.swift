@@ -7,21 +7,30 @@ import Postgres
 /// The wrapped query runs as a binary COPY (see `PostgresConnection.streamBatches`), with the cursor value inlined as
 /// a literal escaped by libpq, since COPY takes no parameters: one protocol message per row and no per-row result
 /// object. A statement that is not the wrapper's exact shape streams in libpq's single-row mode instead, with the
-/// parameter bound: slower, equally correct.
+/// parameter bound: slower, equally correct. Several statements (the unpublished rows of the re-read window, then the
+/// rows after the previous cursor) are read one after the other into the same map, in the order given.
 final class SourceReader: @unchecked Sendable {
+    /// One statement to stream and its bound parameters.
+    struct Statement {
+        var sql: String
+        var parameters: [String?]
+    }
+
     private let connection: PostgresConnection
-    private let sql: String
-    private let parameters: [String?]
+    private let statements: [Statement]
     private let map: OrderedParallelMap<PostgresRow, ProcessedRow>
     private let limits: RowBatchLimits
     private let done = DispatchSemaphore(value: 0)
     private(set) var failure: Error?
+    /// What this attempt fetched from the source (rows, and their approximate decoded size): read after `wait`. A run
+    /// resumed from a checkpoint fetches only what its checkpoint does not cover, which these show.
+    private(set) var rowsFetched = 0
+    private(set) var bytesFetched = 0
 
-    init(connection: PostgresConnection, sql: String, parameters: [String?], map: OrderedParallelMap<PostgresRow, ProcessedRow>,
+    init(connection: PostgresConnection, statements: [Statement], map: OrderedParallelMap<PostgresRow, ProcessedRow>,
          limits: RowBatchLimits = RowBatchLimits()) {
         self.connection = connection
-        self.sql = sql
-        self.parameters = parameters
+        self.statements = statements
         self.map = map
         self.limits = limits
     }
@@ -46,32 +55,44 @@ final class SourceReader: @unchecked Sendable {
     func wait() { done.wait(); done.signal() }
 
     private func read() throws {
-        if let copySQL = try inlinedSQL() {
-            try connection.streamBatches(copySQL, limits: limits) { batch in try map.submit(batch: batch) }
+        for statement in statements { try read(statement) }
+    }
+
+    private func read(_ statement: Statement) throws {
+        if let copySQL = try inlinedSQL(statement) {
+            try connection.streamBatches(copySQL, limits: limits) { batch in try hand(batch) }
             return
         }
         var batch: [PostgresRow] = []
         var bytes = 0
-        try connection.stream(sql, parameters) { row in
+        try connection.stream(statement.sql, statement.parameters) { row in
             batch.append(row)
             bytes += row.values.reduce(0) { $0 + $1.approximateSize }
             if limits.isFull(rows: batch.count, bytes: bytes) {
                 let full = batch
                 batch.removeAll(keepingCapacity: true)
                 bytes = 0
-                try map.submit(batch: full)
+                try hand(full)
             }
         }
+        try hand(batch)
+    }
+
+    private func hand(_ batch: [PostgresRow]) throws {
+        guard !batch.isEmpty else { return }
+        rowsFetched += batch.count
+        for row in batch { bytesFetched += row.values.reduce(0) { $0 + $1.approximateSize } }
         try map.submit(batch: batch)
+        TestHooks.pause(at: .extract, times: batch.count)
     }
 
     /// The statement with its parameter inlined, or nil when it must be bound (single-row mode).
-    private func inlinedSQL() throws -> String? {
-        switch parameters.count {
-        case 0: return sql
+    private func inlinedSQL(_ statement: Statement) throws -> String? {
+        switch statement.parameters.count {
+        case 0: return statement.sql
         case 1:
-            guard let value = parameters[0] else { return nil }
-            return SourceQuery.inliningCursor(sql, literal: try connection.escapeLiteral(value))
+            guard let value = statement.parameters[0] else { return nil }
+            return SourceQuery.inliningCursor(statement.sql, literal: try connection.escapeLiteral(value))
         default: return nil
         }
     }

@@ -25,7 +25,11 @@ struct PublishedWindow: Sendable {
     }
 
     func holds(_ row: PostgresRow) -> Bool {
-        guard let point = CursorPoint(row.values[cursorIndex]), point <= top else { return false }
-        return rows.contains(PublishedRow(cursor: point, key: row.values[keyIndex].textForParameter))
+        holds(cursor: row.values[cursorIndex], key: row.values[keyIndex])
+    }
+
+    func holds(cursor: PostgresValue, key: PostgresValue) -> Bool {
+        guard let point = CursorPoint(cursor), point <= top else { return false }
+        return rows.contains(PublishedRow(cursor: point, key: key.textForParameter))
     }
 }

@@ -79,6 +79,11 @@ final class SampleSink {
         tombstones = try TombstoneFilter.load(for: staged)
     }
 
+    /// Counts rows of the re-read window that were dropped as already published before they were fetched.
+    func skipPublished(_ count: Int) {
+        progress.alreadyPublished += count
+    }
+
     func consume(_ row: ProcessedRow) throws {
         if case .alreadyPublished = row {
             progress.alreadyPublished += 1
@@ -113,6 +118,7 @@ final class SampleSink {
                 try reject(rejected)
             } else {
                 progress.samplesWritten += 1
+                TestHooks.pause(at: .shardWrite)
             }
         case .rejected(let entry, let cursor, let bytes):
             progress.sourceBytes += bytes
@@ -130,6 +136,8 @@ final class SampleSink {
     /// split, in the order they were written.
     func finish() throws -> (sealed: [String: [MDSShardEntry]], quarantine: DatasetManifest.QuarantineSummary) {
         if forgottenSkipped > 0 { listener(.notice("skipped \(forgottenSkipped) rows whose key was forgotten (tombstones.json)")) }
+        // A last checkpoint covers every row: a run killed from here to the commit resumes without fetching any again.
+        if lastCursor != nil { try writeCheckpoint() }
         var sealed = resumedSealed
         for split in writers.keys.sorted() {
             let entries = try writers[split]!.finish()

@@ -107,7 +107,7 @@ public enum PipelineRunner {
         let staged = try store.stageVersion(runId: runId)
         do {
             let (sealed, quarantine, rowsProgress, lastCursor) = try extractTransformLoad(
-                source: source, after: after, window: revisit.window, config: config, options: options,
+                source: source, after: after, window: revisit.window, windowTop: cursorFrom, config: config, options: options,
                 staged: staged, checkpoint: template, resume: resume, emit: emit, started: started)
             progress = rowsProgress
             // Rows found in the re-read window lie below the parent's cursor: the cursor never moves back.
@@ -156,7 +156,7 @@ public enum PipelineRunner {
     /// Streams the new rows through the parallel transform into the sink; returns the sealed shards, the quarantine
     /// summary, the counts, and the cursor of the last row read.
     private static func extractTransformLoad(
-        source: PreparedSource, after: String?, window: PublishedWindow?, config: PipelineConfig, options: RunOptions,
+        source: PreparedSource, after: String?, window: PublishedWindow?, windowTop: String?, config: PipelineConfig, options: RunOptions,
         staged: any StagedVersion, checkpoint: RunCheckpoint, resume: RunCheckpoint?, emit: @escaping (RunEvent) -> Void,
         started: Date
     ) throws -> ([String: [MDSShardEntry]], DatasetManifest.QuarantineSummary, RunProgress, PostgresValue?) {
@@ -168,6 +168,7 @@ public enum PipelineRunner {
         let processor = RowProcessor(plan: source.plan, splits: SplitAssigner(config.split), context: context)
         let workers = options.workers ?? config.media.workers
         let map = OrderedParallelMap<PostgresRow, ProcessedRow>(workers: workers, window: workers * 2 + 2) { row in
+            TestHooks.pause(at: .transform) { row.values[processor.plan.keyIndex].textForParameter }
             // A row a version already holds is not transformed again (it may be a clip to decode).
             if let window, window.holds(row) { return .alreadyPublished }
             return processor.process(row)
@@ -178,9 +179,11 @@ public enum PipelineRunner {
         let sink = try SampleSink(staged: staged, columns: source.plan.mdsColumns, writerOptions: writerOptions, checkpoint: checkpoint,
                                   checkpointEvery: config.shards.checkpointEvery, resuming: resume, listener: emit)
 
+        // Rows of the re-read window that versions hold are dropped before their payload is fetched.
+        let reads = try RevisitReads.plan(source: source, after: after, top: windowTop, window: window)
+        sink.skipPublished(reads.alreadyPublished)
         // libpq blocks, so the source is read on a thread of its own while this thread writes shards.
-        let reader = SourceReader(connection: source.connection, sql: source.sql(after: after),
-                                  parameters: after.map { [$0] } ?? [], map: map)
+        let reader = SourceReader(connection: source.connection, statements: reads.statements, map: map)
         reader.start()
         var lastReport = Date()
         do {
@@ -207,7 +210,10 @@ public enum PipelineRunner {
         map.join()
         if let failure = reader.failure { throw failure }
         let (sealed, quarantine) = try sink.finish()
+        TestHooks.pause(at: .afterSeal)
         var progress = sink.progress
+        progress.rowsFetched = reader.rowsFetched
+        progress.bytesFetched = reader.bytesFetched + reads.keyBytes
         progress.elapsedSeconds = Date().timeIntervalSince(started)
         emit(.progress(progress))  // the final counts, so a progress display ends at what was read
         return (sealed, quarantine, progress, sink.lastCursor)

@@ -38,6 +38,10 @@ public struct RunProgress: Sendable, Equatable {
     public var shardsSealed = 0
     /// Rows of the re-read window below the previous cursor that a version already holds (skipped, not counted as read).
     public var alreadyPublished = 0
+    /// Rows (and their approximate decoded bytes) this attempt fetched from the source. Unlike `rowsRead`, which a run
+    /// resumed from a checkpoint carries over, these count only what was fetched again: the rows after the checkpoint.
+    public var rowsFetched = 0
+    public var bytesFetched = 0
     public var elapsedSeconds = 0.0
     public init() {}
 }

@@ -1,23 +1,70 @@
 import Foundation
 
-/// Points where tests that race or kill real `etl` processes can hold a run (environment variables; never set them in
-/// production). `ETL_TEST_SKIP_LOCK=1` skips the dataset lock, so two runs reach the store's compare-and-swap commit
-/// together; `ETL_TEST_PAUSE_<POINT>=<file>` makes a run create `<file>.ready.<pid>` at that point and wait (60 s at
-/// most) until `<file>` exists.
+/// Points where tests that race, kill or disturb real `etl` processes can hold a run (environment variables; never set
+/// them in production). `ETL_TEST_SKIP_LOCK=1` skips the dataset lock, so two runs reach the store's compare-and-swap
+/// commit together; `ETL_TEST_PAUSE_<POINT>=<file>` makes a run create `<file>.ready.<pid>` at that point and wait
+/// (60 s at most) until `<file>` exists. `ETL_TEST_PAUSE_<POINT>_AT=<n>` holds it only from the n-th time the point is
+/// passed (default 1), so a test can stop a run in the middle of its rows; for `TRANSFORM`, whose rows run on several
+/// workers in batches, it names the key of the row to hold at instead (a count would stop whichever worker got there).
 enum TestHooks {
     private static let environment = ProcessInfo.processInfo.environment
 
     static var skipLock: Bool { environment["ETL_TEST_SKIP_LOCK"] == "1" }
 
-    enum Point: String {
+    enum Point: String, CaseIterable {
+        /// Right before the compare-and-swap commit: every shard sealed, indexes and manifest staged.
         case beforeCommit = "BEFORE_COMMIT"
+        /// Right after a checkpoint is on disk.
         case afterCheckpoint = "AFTER_CHECKPOINT"
+        /// In the extract thread, after a batch of source rows is handed over; counted in rows fetched.
+        case extract = "EXTRACT"
+        /// In a transform worker, before it processes the row whose key `_AT` names.
+        case transform = "TRANSFORM"
+        /// In the load stage, after a sample is written into an open (unsealed) shard; counted in samples.
+        case shardWrite = "SHARD_WRITE"
+        /// After the last shards are sealed and the final checkpoint written, before the version is assembled.
+        case afterSeal = "AFTER_SEAL"
     }
 
-    static func pause(at point: Point) {
-        guard let gate = environment["ETL_TEST_PAUSE_\(point.rawValue)"], !gate.isEmpty else { return }
-        FileManager.default.createFile(atPath: "\(gate).ready.\(getpid())", contents: nil)
+    /// Read once: the per-row points are passed millions of times and must cost one load when unset.
+    private static let gates: [Point: (file: String, at: String?)] = {
+        var gates: [Point: (file: String, at: String?)] = [:]
+        for point in Point.allCases {
+            guard let file = environment["ETL_TEST_PAUSE_\(point.rawValue)"], !file.isEmpty else { continue }
+            gates[point] = (file, environment["ETL_TEST_PAUSE_\(point.rawValue)_AT"])
+        }
+        return gates
+    }()
+    private static let counts = Counts()
+
+    /// Passes `point` `times` more times (e.g. a batch of rows); holds the run if that reaches the point's threshold.
+    static func pause(at point: Point, times: Int = 1) {
+        guard !gates.isEmpty, let gate = gates[point] else { return }
+        guard counts.add(times, to: point) >= gate.at.flatMap({ Int($0) }) ?? 1 else { return }
+        hold(gate.file)
+    }
+
+    /// Holds the run at `point` when `key` (computed only when the point is armed) is the key it names.
+    static func pause(at point: Point, key: () -> String?) {
+        guard !gates.isEmpty, let gate = gates[point], let at = gate.at, key() == at else { return }
+        hold(gate.file)
+    }
+
+    private static func hold(_ file: String) {
+        _ = FileManager.default.createFile(atPath: "\(file).ready.\(getpid())", contents: nil)
         let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: gate) && Date() < deadline { usleep(20_000) }
+        while !FileManager.default.fileExists(atPath: file) && Date() < deadline { usleep(20_000) }
+    }
+
+    /// How many times each point was passed, from any thread (transform workers run in parallel).
+    private final class Counts: @unchecked Sendable {
+        private let lock = NSLock()
+        private var counts: [Point: Int] = [:]
+        func add(_ n: Int, to point: Point) -> Int {
+            lock.withLock {
+                counts[point, default: 0] += n
+                return counts[point]!
+            }
+        }
     }
 }

@@ -53,7 +53,7 @@ public enum Forget {
         case .uint(let number): String(number)
         case .json(let text): text
         case .float(let number): String(number)
-        case .bytes, .ndarray: nil
+        case .bytes, .borrowedBytes, .ndarray: nil
         }
     }
 

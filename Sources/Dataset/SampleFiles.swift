@@ -23,6 +23,8 @@ public enum SampleFiles {
         case .bytes(let bytes):
             let ext = encoding == "jpeg" ? "jpg" : encoding == "png" ? "png" : "bin"
             return [File(name: "\(column).\(ext)", bytes: bytes)]
+        case .borrowedBytes:
+            return files(column: column, encoding: encoding, value: value.owned, sampleRate: sampleRate)
         case .json(let text):
             return [File(name: "\(column).json", bytes: Array(text.utf8))]
         case .ndarray(let array):
@@ -66,6 +68,8 @@ public enum SampleFiles {
         switch value {
         case .bytes(let bytes):
             return "\(bytes.count) bytes, sha256 \(VersionDiff.sha256Hex(bytes).prefix(16))"
+        case .borrowedBytes:
+            return summary(value.owned)
         case .ndarray(let array):
             let shape = "(" + array.shape.map(String.init).joined(separator: ", ") + (array.shape.count == 1 ? ",)" : ")")
             return "\(array.dtype.rawValue) \(shape), \(array.data.count) bytes, sha256 \(VersionDiff.sha256Hex(array.data).prefix(16))"
@@ -82,7 +86,7 @@ public enum SampleFiles {
         case .uint(let number): String(number)
         case .float(let number): String(number)
         case .json(let text): text
-        case .bytes, .ndarray: summary(value)
+        case .bytes, .borrowedBytes, .ndarray: summary(value)
         }
     }
 

@@ -99,6 +99,7 @@ public struct VersionDiff: Sendable, Codable, Equatable {
         case .float(let number): "float:\(number.bitPattern)"
         case .json(let text): "json:" + text
         case .bytes(let bytes): "bytes:\(bytes.count):" + sha256Hex(bytes)
+        case .borrowedBytes: fingerprint(value.owned)
         case .ndarray(let array):
             "ndarray:\(array.dtype.rawValue):\(array.shape.map(String.init).joined(separator: ",")):" + sha256Hex(array.data)
         }

@@ -43,9 +43,27 @@ struct MDSSampleCodec {
         return values
     }
 
+    /// A bytes value that `encode(ordered:into:deferring:atLeast:)` left out of the buffer: its bytes belong at
+    /// `offset` of the encoded sample (before whatever the buffer holds from there on).
+    struct DeferredValue: Equatable {
+        var offset: Int
+        var index: Int
+    }
+
     /// Like `encode(_:into:)` with the values already in column order (`columns`), as a pipeline that knows its
     /// columns up front produces them: no dictionary built per sample, no hashing of column names.
     func encode(ordered values: [MDSValue], into buffer: inout [UInt8]) throws(ShardError) {
+        var deferred: [DeferredValue] = []
+        try encode(ordered: values, into: &buffer, deferring: &deferred, atLeast: Int.max)
+    }
+
+    /// `encode(ordered:into:)`, except that the bytes of a `bytes`/`jpeg`/`png` value of `threshold` bytes or more are
+    /// not appended: they are listed in `deferred` (in column order), and the size header counts them. The sample is
+    /// then the buffer with each deferred value's bytes inserted at its offset, so a writer can append a large value
+    /// to its file straight from the value's memory instead of copying it into the buffer first.
+    func encode(
+        ordered values: [MDSValue], into buffer: inout [UInt8], deferring deferred: inout [DeferredValue], atLeast threshold: Int
+    ) throws(ShardError) {
         guard values.count == columns.count else {
             throw ShardError(
                 .missingColumn, "sample has \(values.count) values for \(columns.count) columns ("
@@ -58,8 +76,14 @@ struct MDSSampleCodec {
         // another thread (a contended reference count on every sample).
         for index in columns.indices {
             let start = buffer.count
-            try Self.encode(values[index], as: columns[index].encoding, column: columns[index].name, into: &buffer)
-            let size = buffer.count - start
+            let size: Int
+            if fixedSizes[index] == nil, let large = Self.bytesCount(values[index], as: columns[index].encoding), large >= threshold {
+                deferred.append(DeferredValue(offset: start, index: index))
+                size = large
+            } else {
+                try Self.encode(values[index], as: columns[index].encoding, column: columns[index].name, into: &buffer)
+                size = buffer.count - start
+            }
             if let fixed = fixedSizes[index] {
                 // Every encoder writes exactly the fixed size; this guards the invariant the layout rests on.
                 precondition(size == fixed, "MDS encoder wrote \(size) bytes for fixed-size \(columns[index].encoding.name)")
@@ -75,6 +99,16 @@ struct MDSSampleCodec {
                 }
                 variableIndex += 1
             }
+        }
+    }
+
+    /// The size of a bytes value of a bytes-like column (whose encoding is the bytes as they are), else nil.
+    static func bytesCount(_ value: MDSValue, as encoding: MDSEncoding) -> Int? {
+        guard encoding == .bytes || encoding == .jpeg || encoding == .png else { return nil }
+        switch value {
+        case .bytes(let bytes): return bytes.count
+        case .borrowedBytes(let bytes): return bytes.count
+        default: return nil
         }
     }
 
@@ -105,8 +139,11 @@ struct MDSSampleCodec {
 
         switch encoding {
         case .bytes, .jpeg, .png:
-            guard case .bytes(let bytes) = value else { throw mismatch(".bytes") }
-            buffer.append(contentsOf: bytes)
+            switch value {
+            case .bytes(let bytes): buffer.append(contentsOf: bytes)
+            case .borrowedBytes(let bytes): bytes.withUnsafeBytes { buffer.append(contentsOf: $0) }
+            default: throw mismatch(".bytes")
+            }
         case .str:
             guard case .string(let text) = value else { throw mismatch(".string") }
             buffer.append(contentsOf: text.utf8)

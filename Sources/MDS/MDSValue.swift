@@ -91,7 +91,7 @@ extension NDType {
 ///
 /// | encoding | write | read |
 /// |---|---|---|
-/// | bytes, jpeg, png | `.bytes` | `.bytes` |
+/// | bytes, jpeg, png | `.bytes` or `.borrowedBytes` | `.bytes` |
 /// | str | `.string` | `.string` |
 /// | int, int8…int64, uint8…uint32 | `.int` or `.uint`, range-checked | `.int` |
 /// | uint64 | `.uint` or a non-negative `.int` | `.uint` |
@@ -99,10 +99,13 @@ extension NDType {
 /// | json | `.json` (RFC 8259 text, written verbatim as UTF-8) | `.json` (the stored text) |
 /// | ndarray… | `.ndarray` | `.ndarray` |
 ///
-/// `==` treats two NaN floats as equal (so a decoded sample equals the one written); everything else is
-/// ordinary equality.
+/// `==` treats two NaN floats as equal (so a decoded sample equals the one written), and compares `.bytes` and
+/// `.borrowedBytes` by their contents; everything else is ordinary equality.
 public enum MDSValue: Sendable, Equatable {
     case bytes([UInt8])
+    /// Bytes written in place from memory another module owns (see `MDSBorrowedBytes`); the writer appends a large
+    /// one straight to its spool file. Never produced by the reader, which returns `.bytes`.
+    case borrowedBytes(any MDSBorrowedBytes)
     case string(String)
     case int(Int64)
     case uint(UInt64)
@@ -114,9 +117,19 @@ public enum MDSValue: Sendable, Equatable {
     case json(String)
     case ndarray(NDArray)
 
+    /// The value as the reader returns it: `.borrowedBytes` as `.bytes` (a copy), everything else as it is.
+    public var owned: MDSValue {
+        if case .borrowedBytes(let bytes) = self { return .bytes(bytes.array) }
+        return self
+    }
+
     public static func == (lhs: MDSValue, rhs: MDSValue) -> Bool {
         switch (lhs, rhs) {
         case (.bytes(let a), .bytes(let b)): a == b
+        case (.bytes(let a), .borrowedBytes(let b)), (.borrowedBytes(let b), .bytes(let a)):
+            a.count == b.count && b.withUnsafeBytes { a.elementsEqual($0) }
+        case (.borrowedBytes(let a), .borrowedBytes(let b)):
+            a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.elementsEqual(y) } }
         case (.string(let a), .string(let b)): a == b
         case (.int(let a), .int(let b)): a == b
         case (.uint(let a), .uint(let b)): a == b
@@ -130,7 +143,7 @@ public enum MDSValue: Sendable, Equatable {
     /// A short name of the kind of value, for error messages.
     var kindName: String {
         switch self {
-        case .bytes: "bytes"
+        case .bytes, .borrowedBytes: "bytes"
         case .string: "string"
         case .int: "int"
         case .uint: "uint"

@@ -52,6 +52,8 @@ public final class MDSWriter {
     private var spoolLength = 0
     private var spoolBuffer: [UInt8] = []
     private var sampleBuffer: [UInt8] = []
+    /// The large values of the sample being written that bypass `sampleBuffer`.
+    private var deferredValues: [MDSSampleCodec.DeferredValue] = []
 
     private var shardSampleSizes: [UInt32] = []
     /// mosaicml's running size of the open shard: header, config, and per sample its bytes plus its u32
@@ -144,26 +146,40 @@ public final class MDSWriter {
 
     /// `write(_:)` with the values in `columns` order (code point order of the names), one per column: what a
     /// producer that knows its columns up front uses, so no dictionary is built and hashed per sample.
+    ///
+    /// A bytes value of `chunkSize` or more is not copied into the sample's buffer: it goes from its own memory straight
+    /// to the spool file, between the encoded parts before and after it (the same bytes in the same order).
     public func write(orderedValues values: [MDSValue]) throws(ShardError) {
         try checkOpen()
         sampleBuffer.removeAll(keepingCapacity: true)
-        try codec.encode(ordered: values, into: &sampleBuffer)
-        let cost = sampleBuffer.count + 4
+        deferredValues.removeAll(keepingCapacity: true)
+        try codec.encode(ordered: values, into: &sampleBuffer, deferring: &deferredValues, atLeast: Self.chunkSize)
+        var sampleSize = sampleBuffer.count
+        for deferred in deferredValues {
+            sampleSize += MDSSampleCodec.bytesCount(values[deferred.index], as: columns[deferred.index].encoding)!
+        }
+        let cost = sampleSize + 4
         guard 8 + configJSON.count + cost <= Int(UInt32.max) else {
             throw ShardError(
                 .sampleTooLarge,
-                "sample is \(sampleBuffer.count) bytes encoded; with the shard header it exceeds the 4 GiB an MDS shard can address")
+                "sample is \(sampleSize) bytes encoded; with the shard header it exceeds the 4 GiB an MDS shard can address")
         }
         do throws(ShardError) {
             if !shardSampleSizes.isEmpty && options.sizeLimit < shardSize + cost {
                 try closeShard()
             }
-            try appendToSpool(sampleBuffer)
+            var encodedFrom = 0
+            for deferred in deferredValues {
+                try appendToSpool(sampleBuffer[encodedFrom..<deferred.offset])
+                try appendLargeToSpool(values[deferred.index])
+                encodedFrom = deferred.offset
+            }
+            try appendToSpool(sampleBuffer[encodedFrom...])
         } catch {
             state = .failed(error)
             throw error
         }
-        shardSampleSizes.append(UInt32(sampleBuffer.count))
+        shardSampleSizes.append(UInt32(sampleSize))
         shardSize += cost
         samplesWritten += 1
         // One huge sample must not pin its buffer for the rest of the run.
@@ -217,13 +233,28 @@ public final class MDSWriter {
         }
     }
 
-    private func appendToSpool(_ bytes: [UInt8]) throws(ShardError) {
+    private func appendToSpool(_ bytes: ArraySlice<UInt8>) throws(ShardError) {
         if spoolBuffer.count + bytes.count > Self.chunkSize { try flushSpool() }
         if bytes.count >= Self.chunkSize {
-            try bytes.withBytes { (raw) throws(ShardError) in try spool.write(raw, at: spoolLength) }
+            try bytes.withUnsafeBytes { raw in Result { () throws(ShardError) in try spool.write(raw, at: spoolLength) } }.get()
             spoolLength += bytes.count
         } else {
             spoolBuffer.append(contentsOf: bytes)
+        }
+    }
+
+    /// Appends a value `encode(ordered:into:deferring:atLeast:)` left out, from the value's own memory.
+    private func appendLargeToSpool(_ value: MDSValue) throws(ShardError) {
+        try flushSpool()
+        switch value {
+        case .bytes(let bytes):
+            try bytes.withBytes { (raw) throws(ShardError) in try spool.write(raw, at: spoolLength) }
+            spoolLength += bytes.count
+        case .borrowedBytes(let bytes):
+            try bytes.withBytes { (raw) throws(ShardError) in try spool.write(raw, at: spoolLength) }
+            spoolLength += bytes.count
+        default:
+            preconditionFailure("only bytes values are deferred")
         }
     }
 

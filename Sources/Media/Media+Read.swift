@@ -24,7 +24,9 @@ extension Media {
         }
     }
 
-    static func checkInputSize(_ count: Int, limits: MediaLimits, label: String) throws(MediaError) {
+    /// Refuses empty input and input over `max_input_mb`, as every transform does; for callers that keep media bytes
+    /// as they are without reading them through `readAll`.
+    public static func checkInputSize(_ count: Int, limits: MediaLimits, label: String) throws(MediaError) {
         if count == 0 { throw MediaError(.empty, "\(label) is empty (0 bytes)") }
         if count > limits.maxInputBytes {
             throw MediaError(.tooLarge, "\(label) is \(count) bytes, over the limit of \(limits.maxInputBytes)")

@@ -82,9 +82,18 @@ extension PostgresConnection {
                 guard length > 0, let buffer else {
                     throw connectionError(statement: copy)
                 }
-                defer { PQfreemem(buffer) }
                 let message = UnsafeRawBufferPointer(start: buffer, count: Int(length))
-                if let row = try decoder.decode(message) {
+                // A row with a bytea value adopts the message (its values are slices of it, freed with the last one);
+                // any other row's message is freed here, as soon as it is decoded.
+                var adopted: PostgresBytes?
+                defer { if adopted == nil { PQfreemem(buffer) } }
+                let decoded = try decoder.decode(message) { field in
+                    let whole = adopted ?? PostgresBytes(adopting: buffer, count: Int(length)) { PQfreemem($0) }
+                    adopted = whole
+                    let start = field.baseAddress.map { $0 - message.baseAddress! } ?? 0
+                    return whole.slice(start..<(start + field.count))
+                }
+                if let row = decoded {
                     batch.append(row)
                     batchBytes += message.count
                     if limits.isFull(rows: batch.count, bytes: batchBytes) {
@@ -161,8 +170,12 @@ struct CopyRowDecoder {
         self.statement = statement
     }
 
-    /// The row in `message`, or nil for the trailer.
-    mutating func decode(_ message: UnsafeRawBufferPointer) throws(PostgresError) -> PostgresRow? {
+    /// The row in `message`, or nil for the trailer. A bytea value is `bytea(field)` of its bytes within `message`
+    /// (by default a copy).
+    mutating func decode(
+        _ message: UnsafeRawBufferPointer,
+        bytea: (UnsafeRawBufferPointer) -> PostgresBytes = PostgresBytes.init(copying:)
+    ) throws(PostgresError) -> PostgresRow? {
         var reader = BinaryReader(message)
         if !sawHeader {
             let signature = try reader.readBytes(Self.signature.count)
@@ -195,7 +208,7 @@ struct CopyRowDecoder {
             guard length >= 0 else { throw malformed("field length \(length)") }
             let bytes = try reader.readBytes(length)
             do {
-                values.append(try PostgresValue.decode(bytes, as: formats[index]))
+                values.append(try PostgresValue.decode(bytes, as: formats[index], bytea: bytea))
             } catch {
                 var error = error
                 error.context = "column \"\(columns[index].name)\" (\(columns[index].type))"

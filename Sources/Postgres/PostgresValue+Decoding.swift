@@ -43,8 +43,12 @@ extension PostgresError {
 }
 
 extension PostgresValue {
-    /// Decodes one non-NULL value in PostgreSQL's binary send format.
-    static func decode(_ bytes: UnsafeRawBufferPointer, as format: ValueFormat) throws(PostgresError) -> PostgresValue {
+    /// Decodes one non-NULL value in PostgreSQL's binary send format. A bytea's bytes become `bytea(bytes)` (by
+    /// default a copy; a binary COPY passes a slice of the message it adopted instead).
+    static func decode(
+        _ bytes: UnsafeRawBufferPointer, as format: ValueFormat,
+        bytea: (UnsafeRawBufferPointer) -> PostgresBytes = PostgresBytes.init(copying:)
+    ) throws(PostgresError) -> PostgresValue {
         var reader = BinaryReader(bytes)
         let value: PostgresValue
         switch format {
@@ -64,7 +68,7 @@ extension PostgresValue {
             let version = try reader.read(UInt8.self)
             guard version == 1 else { throw .malformed("jsonb format version \(version), expected 1") }
             value = .json(try utf8(try reader.readBytes(reader.remaining)))
-        case .bytea: value = .bytea([UInt8](try reader.readBytes(reader.remaining)))
+        case .bytea: value = .bytea(bytea(try reader.readBytes(reader.remaining)))
         case .uuid: value = .uuid(uuidText(try reader.readBytes(16)))
         case .timestamp: value = .timestamptz(microsecondsSinceUnixEpoch: try unixMicroseconds(try reader.read(Int64.self)))
         case .date: value = .date(daysSinceUnixEpoch: try unixDays(try reader.read(Int32.self)))

@@ -13,7 +13,8 @@ public enum PostgresValue: Sendable, Equatable {
     case numeric(String)
     /// text, varchar, bpchar (blank-padded as stored), name, and citext when that extension is installed.
     case text(String)
-    case bytea([UInt8])
+    /// The bytes in place where possible (see ``PostgresBytes``: a binary COPY's values are slices of libpq's buffer).
+    case bytea(PostgresBytes)
     /// timestamptz, and also timestamp without time zone, whose wall-clock value is taken to be UTC.
     case timestamptz(microsecondsSinceUnixEpoch: Int64)
     case date(daysSinceUnixEpoch: Int32)
@@ -72,7 +73,7 @@ extension PostgresValue {
         return shortest
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
+    private static func hex(_ bytes: PostgresBytes) -> String {
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(bytes.count * 2)

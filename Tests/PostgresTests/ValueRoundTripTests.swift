@@ -16,7 +16,7 @@ func valueCase(_ sql: String, _ expected: PostgresValue, _ typeName: String) -> 
 
 let hundredDigits: PostgresValue = .numeric("1" + String(repeating: "0", count: 100))
 let longText: PostgresValue = .text(String(repeating: "x", count: 100_000))
-let thousandBytes: PostgresValue = .bytea([UInt8](repeating: 0xAB, count: 1000))
+let thousandBytes: PostgresValue = .bytea(PostgresBytes([UInt8](repeating: 0xAB, count: 1000)))
 let mixedTextArray: [String?] = ["a", nil, "b\"c", "d\\e", "", "NULL", "{}", "x,y", " s ", "ü🎉"]
 let int2Array: [Int64?] = [1, nil, -32768, 32767]
 let int8Array: [Int64?] = [Int64.min, Int64.max, nil]

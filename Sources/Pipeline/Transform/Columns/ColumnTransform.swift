@@ -136,7 +136,8 @@ enum TransformRegistry {
 func mediaInput(_ value: PostgresValue, context: TransformContext) throws(SampleRejection) -> MediaInput {
     switch value {
     case .bytea(let bytes):
-        return .bytes(bytes)
+        // FFmpeg reads from an array: a copy, small next to decoding (passthrough keeps the bytes in place instead).
+        return .bytes(Array(bytes))
     case .text(let path):
         guard let root = context.mediaRoot else {
             throw SampleRejection(reason: .mediaPathWithoutRoot, message: "a path column needs media.root in the pipeline file")

@@ -24,6 +24,13 @@ struct PassthroughTransform: ColumnTransform {
     }
 
     func apply(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> [(String, MDSValue)] {
+        if remux == nil, case .bytea(let bytes) = value {
+            // The bytes as they are, in place (a slice of libpq's buffer): a value of hundreds of MB is never copied.
+            do { try Media.checkInputSize(bytes.count, limits: context.limits, label: "input") } catch {
+                throw SampleRejection(media: error)
+            }
+            return [(name, .borrowedBytes(bytes))]
+        }
         let input = try mediaInput(value, context: context)
         guard let remux else {
             // Through Media, so a file is size-checked before it is read and empty or over-limit bytes are refused with

@@ -110,7 +110,7 @@ func convert(_ value: PostgresValue, to encoding: MDSEncoding) throws(SampleReje
             return try integer(i, as: encoding)
         }
     case .text(let s): return try convertText(s, to: encoding)
-    case .bytea(let bytes): return .bytes(bytes)
+    case .bytea(let bytes): return .borrowedBytes(bytes)  // in place: no copy of libpq's buffer
     case .timestamptz(let micros):
         switch encoding {
         case .str: return .string(CalendarText.iso8601(microsecondsSinceUnixEpoch: micros))
@@ -196,3 +196,7 @@ private func jsonText<T: Encodable>(_ value: T) -> String {
     encoder.outputFormatting = [.withoutEscapingSlashes]
     return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "null"
 }
+
+/// A bytea value goes to the shard writer in place: a value of a binary COPY is a slice of libpq's buffer, and the
+/// writer appends a large one from there straight to its spool file.
+extension PostgresBytes: MDSBorrowedBytes {}

@@ -104,7 +104,10 @@ public enum Forget {
         // 1. Which shards hold a selected sample (each distinct shard read once, streaming).
         var matches: [ShardID: Set<String>] = [:]
         var found = Set<String>()
-        for id in shardEntries.keys.sorted(by: { ($0.split, $0.basename) < ($1.split, $1.basename) }) {
+        // With a key index in every version, forgetting by key reads only the shards the indexes name.
+        let indexed = try indexedShards(selector, manifests: manifests, store: store)
+        for id in shardEntries.keys.sorted(by: { ($0.split, $0.basename) < ($1.split, $1.basename) })
+            where indexed?.contains("\(id.split)/\(id.basename)") ?? true {
             let (entry, path) = shardEntries[id]!
             try MDSShardStream.read(entry, path: path) { index, sample in
                 guard let key = keyText(sample, path: path, index: index) else {
@@ -193,6 +196,8 @@ public enum Forget {
             if let (path, kept) = try filterRows(directory: directory, manifest: manifest, forgotten: forgotten) {
                 writes.append(.init(path: path, bytes: Data(kept)))
             }
+            let renamed = rewritten.map { id, new in ("\(id.split)/\(id.basename)", new.first.map { "\(id.split)/\($0.storedFile.basename)" } ?? "") }
+            if let write = try keyIndexWrite(directory: directory, manifest: manifest, forgotten: forgotten, renamed: renamed) { writes.append(write) }
             guard !writes.isEmpty else { continue }
             manifest.counts.samples = manifest.splits.values.reduce(0) { $0 + $1.samples }
             manifest.counts.newSamples = manifest.splits.values.reduce(0) { $0 + $1.newSamples }

@@ -38,6 +38,8 @@ public struct RunProgress: Sendable, Equatable {
     public var shardsSealed = 0
     /// Rows of the re-read window below the previous cursor that a version already holds (skipped, not counted as read).
     public var alreadyPublished = 0
+    /// Rows not written because their `dedupe:` value was already published (counted as read).
+    public var deduplicated = 0
     public var elapsedSeconds = 0.0
     public init() {}
 }

@@ -139,6 +139,57 @@ struct ReplaceTests {
         #expect(try ws.etl("verify", "labels", "--all").status == 0)
     }
 
+    @Test func aRunKilledAfterReplacingResumesAndPublishesWhatAnUninterruptedRunWould() throws {
+        let ws = try Workspace("replaceresume")
+        try seedLabels(ws, count: 40)
+        let pipeline = labelsPipeline.replacingOccurrences(of: "  size_limit: 2KiB", with: "  size_limit: 2KiB\n  checkpoint_every: 1KiB")
+        try ws.writePipeline("labels", pipeline)
+        try ws.writePipeline("calm", pipeline.replacingOccurrences(of: "name: labels", with: "name: calm"))
+        #expect(try ws.etl("run", "labels").status == 0 && ws.etl("run", "calm").status == 0)
+        // Three rows are corrected (updated_at just past v1's cursor, so the first checkpoint covers them); 60 new rows follow.
+        try ws.sql("UPDATE $S.labels SET label = 'fixed', updated_at = timestamptz '2026-01-01 00:40:30+00' + id * interval '1 ms' WHERE id IN (3, 5, 38)")
+        try seedLabels(ws, from: 41, count: 60)
+        #expect(try ws.etl("run", "calm").status == 0)
+
+        let gate = ws.directory.appendingPathComponent("gate").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: etlBinary)
+        process.arguments = ["run", "labels"]
+        process.currentDirectoryURL = ws.directory
+        process.environment = ProcessInfo.processInfo.environment.merging(["ETL_TEST_PAUSE_AFTER_CHECKPOINT": gate]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        func paused() -> Bool {
+            ((try? FileManager.default.contentsOfDirectory(atPath: ws.directory.path)) ?? []).contains { $0.hasPrefix("gate.ready.") }
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while !paused() && Date() < deadline { usleep(20_000) }
+        #expect(paused(), "the run reached a checkpoint")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(ws.versions("labels") == ["v1"])
+        // The checkpoint covers the three corrected rows (read first): the resumed run must learn from the kept shards
+        // which parent samples they replace.
+        let staging = try #require(ws.datasetEntries("labels").first { $0.hasPrefix(".staging-") })
+        let checkpoint = try #require(FileManager.default.contents(atPath: ws.datasets.appendingPathComponent("labels/\(staging)/checkpoint.json").path))
+        let rowsAtCheckpoint = try #require(try JSONSerialization.jsonObject(with: checkpoint) as? [String: Any])["rowsRead"] as? Int
+        #expect((rowsAtCheckpoint ?? 0) > 3 && (rowsAtCheckpoint ?? 0) < 63, "killed at \(rowsAtCheckpoint ?? 0) rows")
+
+        let resumed = try ws.etl("run", "labels")
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming run"), "\(resumed.output)")
+        let manifest = try ws.manifest("labels", "v2")
+        #expect(manifest.counts.replaced == 3 && manifest.counts.samples == 100, "\(manifest.counts)")
+        let counts = try keyCounts(ws, "labels", "v2")
+        #expect(counts.count == 100 && counts.values.allSatisfy { $0 == 1 })
+        // The same shards, index and key index as the uninterrupted run's.
+        for file in ["train/index.json", "val/index.json", "test/index.json", KeyIndex.fileName] {
+            let a = FileManager.default.contents(atPath: ws.versionDirectory("labels", "v2").appendingPathComponent(file).path)
+            let b = FileManager.default.contents(atPath: ws.versionDirectory("calm", "v2").appendingPathComponent(file).path)
+            #expect(a != nil && a == b, "\(file) differs from the uninterrupted run's")
+        }
+    }
+
     @Test func cursorAndChangeColumnMustAgree() throws {
         let ws = try Workspace("replaceconfig")
         try ws.writePipeline("labels", labelsPipeline.replacingOccurrences(of: "  key_column: id", with: "  key_column: id\n  cursor_column: id"))

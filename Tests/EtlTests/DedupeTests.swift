@@ -56,7 +56,12 @@ struct DedupeTests {
         #expect(try ws.etl("run", "uploads").status == 0)
         // v3: rows 51-60 carry g % 30: only 25-29 (rows 55-59) are new.
         try seedUploads(ws, from: 51, count: 10, content: "g % 30")
-        #expect(try ws.etl("run", "uploads").status == 0)
+        let third = try ws.etl("run", "uploads", "--log-format", "json")
+        #expect(third.status == 0, "\(third.output)")
+        // The run's events count them too (the JSON log's finished line).
+        let finished = third.stderr.split(separator: "\n").first { $0.contains("run.finished") }.map(String.init) ?? ""
+        let fields = try JSONSerialization.jsonObject(with: Data(finished.utf8)) as? [String: Any]
+        #expect("\(fields?["deduplicated"] ?? "none")" == "5", "\(finished)")
 
         let expected: [(String, Int, Int, Int)] = [("v1", 20, 20, 10), ("v2", 25, 5, 15), ("v3", 30, 5, 5)]
         for (version, samples, new, deduplicated) in expected {

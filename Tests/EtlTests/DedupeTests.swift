@@ -100,5 +100,9 @@ struct DedupeTests {
         let result = try ws.etl("validate", "uploads", "--offline")
         #expect(result.status == 2)
         #expect(result.output.contains("uploads.yaml:10:18: error: dedupe.column 'mdia' is not one of the output columns (did you mean 'media'?)"), "\(result.output)")
+        // The short form names the column alone.
+        try ws.writePipeline("short", uploadsPipeline.replacingOccurrences(of: "dedupe: {column: media}", with: "dedupe: media"))
+        let short = try ws.etl("validate", "short", "--offline")
+        #expect(short.status == 0, "\(short.output)")
     }
 }

@@ -77,6 +77,8 @@ struct ReplaceTests {
         let manifest = try ws.manifest("labels", "v2")
         #expect(manifest.counts.replaced == 1 && manifest.counts.newSamples == 11 && manifest.counts.samples == 70)
         #expect(manifest.keyIndex == KeyIndex.fileName)
+        let card = try String(contentsOf: ws.versionDirectory("labels", "v2").appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(card.contains("- 1 sample of earlier versions replaced by their changed source row (`source.change_column`)"), "\(card)")
 
         // The shard that held the old sample is gone from v2, rewritten as a new file with its other samples; every
         // other shard of v1 is the very same file (same inode), still shared.

@@ -40,6 +40,12 @@ public enum DatasetCard {
         }
         lines.append("- this run read \(m.counts.rowsRead) source row\(plural(m.counts.rowsRead)) in \(seconds(m.stats.durationSeconds)) "
                      + "and wrote \(m.stats.bytesWritten) bytes of shards")
+        if let replaced = m.counts.replaced, replaced > 0 {
+            lines.append("- \(replaced) sample\(plural(replaced)) of earlier versions replaced by their changed source row (`source.change_column`)")
+        }
+        if let deduplicated = m.counts.deduplicated, deduplicated > 0 {
+            lines.append("- \(deduplicated) row\(plural(deduplicated)) not written: their `dedupe` value was already published")
+        }
         lines.append("")
         lines.append("## Samples")
         lines.append("")

@@ -9,7 +9,8 @@ import SystemIO
 /// same inode, still shared between versions). A rewritten shard is rewritten once, in the store's scratch directory,
 /// and added to every version that listed it (`DatasetStore.add`: a hard link locally, an upload to an object store).
 /// Per version: new shard files are added, then index.json of each changed split, quarantine.jsonl and rows.bin
-/// (rows with a forgotten key dropped) are replaced in one step each, then manifest.json (counts, shard records, a
+/// (rows with a forgotten key dropped) and keys.idx (forgotten keys dropped, rewritten shards renamed; read through
+/// `withLocalFile`, the new one built in scratch) are replaced in one step each, then manifest.json (counts, shard records, a
 /// redaction entry that never names a key), and last the old shard files are removed: once every version has let
 /// go of an old shard, its bytes are gone. The tombstones are saved before any version changes, so a forget
 /// interrupted half-way still keeps the keys out of later runs, and running it again finishes the job (its journal).
@@ -80,9 +81,12 @@ public enum Forget {
         var indexes: [String: [String: MDSIndex]] = [:]
         /// Each distinct shard, with the first version listing it (where it is read from).
         var shardEntries: [ShardID: (entry: MDSShardEntry, version: String)] = [:]
+        /// Each version's files (what it holds besides shards: rows.bin, quarantine.jsonl, keys.idx, README.md).
+        var presentFiles: [String: Set<String>] = [:]
         for version in versions {
             let manifest = try store.manifest(of: version)
             manifests[version] = manifest
+            presentFiles[version] = Set(try store.files(of: version).map(\.path))
             for split in manifest.splits.keys.sorted() {
                 let index = try store.index(of: version, split: split)
                 indexes[version, default: [:]][split] = index
@@ -104,7 +108,10 @@ public enum Forget {
         // 1. Which shards hold a selected sample (each distinct shard read once, streaming).
         var matches: [ShardID: Set<String>] = [:]
         var found = Set<String>()
-        for id in shardEntries.keys.sorted(by: { ($0.split, $0.basename) < ($1.split, $1.basename) }) {
+        // With a key index in every version, forgetting by key reads only the shards the indexes name.
+        let indexed = try indexedShards(selector, manifests: manifests, present: presentFiles, store: store)
+        for id in shardEntries.keys.sorted(by: { ($0.split, $0.basename) < ($1.split, $1.basename) })
+            where indexed?.contains("\(id.split)/\(id.basename)") ?? true {
             let (entry, version) = shardEntries[id]!
             let path = store.fileLocation("\(id.split)/\(id.basename)", of: version)
             try store.withLocalFile("\(id.split)/\(id.basename)", of: version) { local in
@@ -141,12 +148,14 @@ public enum Forget {
         }
 
         // 4. What each version becomes, written down as a journal before any version is touched.
+        // A version's key index names shards `<split>/<basename>`: a rewritten one by its first rewrite ("" if none is left).
+        let renamed = rewritten.map { id, new in ("\(id.split)/\(id.basename)", new.first.map { "\(id.split)/\($0.storedFile.basename)" } ?? "") }
         var journal = ForgetJournal(work: workName)
         var results: [VersionResult] = []
         let at = ISO8601DateFormatter().string(from: now)
         for version in versions {
             var manifest = manifests[version]!
-            let present = Set(try store.files(of: version).map(\.path))
+            let present = presentFiles[version]!
             var removedHere = 0, rewrittenHere = 0
             var obsolete: [String] = []
             var links: [ForgetJournal.FileRef] = []
@@ -197,6 +206,10 @@ public enum Forget {
             if let (path, kept) = try filterRows(store: store, version: version, present: present, manifest: manifest,
                                                  forgotten: forgotten, work: work) {
                 writes.append(.init(version: version, path: path, bytes: Data(kept)))
+            }
+            if let write = try keyIndexWrite(store: store, version: version, present: present, manifest: manifest,
+                                             forgotten: forgotten, renamed: renamed, work: work) {
+                writes.append(write)
             }
             guard !writes.isEmpty else { continue }
             manifest.counts.samples = manifest.splits.values.reduce(0) { $0 + $1.samples }
@@ -309,7 +322,7 @@ public enum Forget {
 
 /// Everything one forget changes, saved as the dataset file `.forget-journal.json` (atomically) before the first
 /// version is touched, and applied step by step through the store: the rewritten shards added to the versions that
-/// list them, then the small files (per version its index.json files, quarantine.jsonl, rows.bin, README.md,
+/// list them, then the small files (per version its index.json files, quarantine.jsonl, rows.bin, keys.idx, README.md,
 /// manifest.json last), then the removal of the old shards. Every step can be repeated, so a forget that dies
 /// half-way is finished by the next `etl forget` (which applies the journal before anything else), and no version
 /// stays with an index.json and a manifest.json that disagree. The rewritten shards wait in the store's scratch

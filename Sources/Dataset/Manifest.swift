@@ -26,11 +26,14 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     /// The file listing every (cursor, key) this run consumed, so a later run can tell a late-committed row from one
     /// it already published (nil in versions of etl 0.1).
     public var rowsFile: String?
+    /// The version's key index (`keys.idx`: key → shard, and published dedupe values), when its pipeline replaces or
+    /// dedupes; nil otherwise.
+    public var keyIndex: String?
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", dataset, version, parent, runId = "run_id", createdAt = "created_at"
         case toolVersion = "tool_version", pipeline, cursor, counts, splits, columns, quarantine, stats, redactions
-        case source, rowsFile = "rows_file"
+        case source, rowsFile = "rows_file", keyIndex = "key_index"
     }
 
     /// What a run knew about the source's transactions when it read. Transactions invisible to this snapshot — still in
@@ -100,7 +103,13 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
         /// Source rows this run read (new samples + quarantined).
         public var rowsRead: Int
         public var quarantined: Int
-        enum CodingKeys: String, CodingKey { case samples, newSamples = "new_samples", rowsRead = "rows_read", quarantined }
+        /// Samples of earlier versions this run replaced with a changed row's new sample (`source.change_column`).
+        public var replaced: Int?
+        /// Rows not written because their dedupe value was already published in the lineage or earlier in the run (`dedupe:`).
+        public var deduplicated: Int?
+        enum CodingKeys: String, CodingKey {
+            case samples, newSamples = "new_samples", rowsRead = "rows_read", quarantined, replaced, deduplicated
+        }
         public init(samples: Int, newSamples: Int, rowsRead: Int, quarantined: Int) {
             self.samples = samples
             self.newSamples = newSamples
@@ -224,6 +233,7 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
         self.redactions = []
         self.source = nil
         self.rowsFile = nil
+        self.keyIndex = nil
     }
 
     public func encoded() throws -> Data {

@@ -97,6 +97,10 @@ public struct VersionBuilder: Sendable {
     /// Splits the pipeline declares; a split with no shards at all (neither inherited nor new) gets no directory.
     public var splitNames: [String]
 
+    /// Parent shards this run rewrote without the samples it replaces: split → parent basename → the rewrite (empty
+    /// when no sample is left). Written by the run, so they are staged, not shared.
+    public var rewritten: [String: [String: [MDSShardEntry]]] = [:]
+
     public init(parent: Parent?, splitNames: [String]) {
         self.parent = parent
         self.splitNames = splitNames
@@ -113,7 +117,7 @@ public struct VersionBuilder: Sendable {
         var bytesWritten = 0
         var newSamples = 0
         for split in splitNames {
-            let inherited = parentIndexes[split]?.shards ?? []
+            var inherited = parentIndexes[split]?.shards ?? []
             let created = sealed[split] ?? []
             guard !inherited.isEmpty || !created.isEmpty else { continue }
             var inheritedRecords: [DatasetManifest.ShardRecord] = []
@@ -123,8 +127,12 @@ public struct VersionBuilder: Sendable {
                     throw .parentMismatch(split: split, detail: "manifest lists \(records.count) shards, index.json \(inherited.count)")
                 }
                 inheritedRecords = records
-                shared += inherited.map {
+                shared += inherited.filter { rewritten[split]?[$0.storedFile.basename] == nil }.map {
                     SharedShard(split: split, basename: $0.storedFile.basename, fromVersion: parent.manifest.version, bytes: $0.storedFile.bytes)
+                }
+                // A parent shard that held a replaced sample is listed as its rewrite, in its place (the order stays).
+                if let replacements = rewritten[split] {
+                    (inherited, inheritedRecords) = Self.substitute(replacements, in: inherited, records: records)
                 }
             }
             var seen = Set<String>()
@@ -147,6 +155,23 @@ public struct VersionBuilder: Sendable {
             splits: splits, columns: run.columns, quarantine: run.quarantine,
             stats: .init(durationSeconds: run.durationSeconds, bytesWritten: bytesWritten, sourceBytes: run.sourceBytes))
         return Version(manifest: manifest, indexes: indexes, shared: shared)
+    }
+
+    /// Parent shards replaced by their rewrites (each keeps the origin of the rows it holds).
+    static func substitute(_ replacements: [String: [MDSShardEntry]], in entries: [MDSShardEntry], records: [DatasetManifest.ShardRecord])
+        -> ([MDSShardEntry], [DatasetManifest.ShardRecord])
+    {
+        var newEntries: [MDSShardEntry] = [], newRecords: [DatasetManifest.ShardRecord] = []
+        for (entry, record) in zip(entries, records) {
+            guard let replacement = replacements[entry.storedFile.basename] else {
+                newEntries.append(entry)
+                newRecords.append(record)
+                continue
+            }
+            newEntries += replacement
+            newRecords += replacement.map { Self.record($0, createdBy: record.createdBy) }
+        }
+        return (newEntries, newRecords)
     }
 
     static func record(_ entry: MDSShardEntry, createdBy version: String) -> DatasetManifest.ShardRecord {

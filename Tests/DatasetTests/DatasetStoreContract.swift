@@ -26,6 +26,7 @@ enum DatasetStoreContract {
         ("scratch directories are local and removable", scratch),
         ("a staged version names its store", stagedVersionNamesItsStore),
         ("verify, diff, forget and gc work through the store", toolsThroughTheStore),
+        ("key indexes are read, built and kept right by forget through the store", keyIndexThroughTheStore),
     ]
 
     static func run(_ name: String, _ makeStore: Factory) throws {
@@ -69,6 +70,31 @@ enum DatasetStoreContract {
         let built = try VersionBuilder(parent: try latest.map { try store.parent($0) }, splitNames: ["train"])
             .build(run: record(store.dataset, version), sealed: ["train": [entry]])
         try store.assemble(built, into: staged)
+        try staged.commit(as: version, expectedLatest: latest)
+        return version
+    }
+
+    /// `publish` for a pipeline with a key index (change_column, dedupe:): keys.idx inherits the parent's index, read
+    /// as a run reads it (a local copy through the store), and adds the new shard's keys.
+    @discardableResult
+    static func publishIndexed(_ store: any DatasetStore, keys: [String]) throws -> String {
+        let latest = try store.versions().last
+        let version = VersionName.next(after: try store.versions())
+        let staged = try store.stageVersion(runId: "contract-\(version)")
+        let entry = try writeShard(keys: keys, into: staged.workDirectory + "/train")
+        try staged.stage("train/\(entry.storedFile.basename)")
+        let parent = try latest.map { try store.parent($0) }
+        let parentCopy = staged.workDirectory + "/.parent-keys.idx"
+        defer { FileSystem.removeIfPresent(parentCopy) }
+        let base = try parent.flatMap { try KeyIndex.localCopy(of: $0.manifest.version, manifest: $0.manifest, store: store, to: parentCopy) }
+        var update = KeyIndexUpdate(base: base, dedupeRule: "")
+        for key in keys { update.add(key: .ofKey(key), shard: "train/\(entry.storedFile.basename)", value: nil) }
+        try update.write(base: base, to: staged.workDirectory + "/" + KeyIndex.fileName)
+        try staged.stage(KeyIndex.fileName)
+        var built = try VersionBuilder(parent: parent, splitNames: ["train"]).build(run: record(store.dataset, version), sealed: ["train": [entry]])
+        built.manifest.keyIndex = KeyIndex.fileName
+        try store.assemble(built, into: staged)
+        FileSystem.removeIfPresent(parentCopy)
         try staged.commit(as: version, expectedLatest: latest)
         return version
     }
@@ -266,6 +292,42 @@ enum DatasetStoreContract {
         #expect(try store.versions() == [v1, v3])
         #expect(try keys(store, v3).count == 28, "v3 keeps every shard it shared with v2")
         #expect(VersionVerifier(store: store).verify(v3).ok)
+    }
+
+    /// keys.idx of two versions (the second inheriting the first's): copied out of the store for lookups, built from a
+    /// version's shards through the store, and after a forget by key without the key and naming the rewritten shard.
+    /// Forget finds the key from the indexes alone: a shard they do not name is never opened (here it is damaged).
+    static func keyIndexThroughTheStore(_ store: any DatasetStore) throws {
+        let v1 = try publishIndexed(store, keys: (0..<10).map(String.init))
+        let v2 = try publishIndexed(store, keys: (10..<20).map(String.init))
+        let scratch = try store.scratchDirectory(".contract-keys")
+        defer { store.removeScratch(prefix: ".contract-keys") }
+        func index(_ version: String) throws -> KeyIndex {
+            try #require(try KeyIndex.localCopy(of: version, manifest: store.manifest(of: version), store: store, to: "\(scratch)/\(version).idx"))
+        }
+        let shardA = try shardPaths(store, v1)[0]
+        let shardB = try #require(try shardPaths(store, v2).first { $0 != shardA })
+        let lineage = try index(v2)
+        #expect(lineage.keyCount == 20 && lineage.shards(holding: "3") == [shardA] && lineage.shards(holding: "15") == [shardB])
+        let built = try KeyIndex.build(from: store.parent(v2), store: store, dedupeColumn: nil, to: "\(scratch)/built.idx")
+        #expect(built.keyCount == 20 && built.shards(holding: "3") == [shardA] && built.shards(holding: "15") == [shardB])
+
+        let original = try store.withLocalFile(shardB, of: v2) { try FileSystem.readAll($0, role: "shard") ?? [] }
+        try store.replace(shardB, of: v2, with: [UInt8](repeating: 0, count: original.count))
+        let lock = try store.lock(runId: "contract")
+        let report = try Forget.run(.keys(["3"]), reason: "contract", store: store)
+        withExtendedLifetime(lock) {}
+        try store.replace(shardB, of: v2, with: original)
+        #expect(report.keysFound == 1 && report.versions.map(\.samplesRemoved) == [1, 1])
+        for version in [v1, v2] {
+            let after = try index(version)
+            let rewritten = try shardPaths(store, version).first { $0 != shardB }
+            #expect(rewritten != nil && rewritten != shardA)
+            #expect(after.shards(holding: "3").isEmpty && after.shards(holding: "4") == rewritten.map { [$0] })
+            #expect(after.keyCount == (version == v1 ? 9 : 19))
+        }
+        #expect(try keys(store, v2) == (0..<20).map(String.init).filter { $0 != "3" })
+        #expect([v1, v2].allSatisfy { VersionVerifier(store: store).verify($0).ok })
     }
 }
 

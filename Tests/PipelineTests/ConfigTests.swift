@@ -87,7 +87,7 @@ private let minimal = """
         #expect(found == [
             "1:7 'name' must be ASCII letters, digits, '_', '-' or '.', not starting with '.', found 'bad name'",
             "4:18 'source.cursor_column' must be a string, found a list",
-            "6:3 unknown key 'source.extra' (known keys: connection, cursor_column, key_column, query, retry)",
+            "6:3 unknown key 'source.extra' (known keys: change_column, connection, cursor_column, key_column, query, retry)",
             "8:11 column name '__key__' is reserved or empty (names starting with __ belong to etl, e.g. __key__)",
             "9:5 column 'x' names several transforms (image, probe); use one column entry per transform",
             "13:11 column 'x' is declared twice (first at line 9)",

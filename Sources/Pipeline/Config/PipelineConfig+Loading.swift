@@ -68,6 +68,7 @@ extension PipelineConfig {
         let media = top.node("media").map { decodeMedia($0, issues: &issues) } ?? MediaConfig.default
         let expect = top.node("expect").map { Expectations.decode($0, columns: columns, issues: &issues) } ?? Expectations()
         let ledger = top.node("ledger").flatMap { decodeLedger($0, environment: environment, issues: &issues) }
+        let dedupe = top.node("dedupe").flatMap { DedupeConfig.decode($0, columns: columns, issues: &issues) }
         top.reportUnknownKeys(issues: &issues)
 
         if let source, let split, let groupColumn = split.groupColumn, groupColumn.isEmpty {
@@ -77,7 +78,7 @@ extension PipelineConfig {
         return PipelineConfig(name: name.0, dataset: dataset?.0 ?? name.0, outputRoot: outputRoot,
                               outputRootLocation: outputRootLocation, source: source,
                               columns: columns, split: split, shards: shards, media: media,
-                              expect: expect, ledger: ledger, path: root.file, sha256: sha256)
+                              expect: expect, ledger: ledger, dedupe: dedupe, path: root.file, sha256: sha256)
     }
 
     private static func decodeSource(_ node: ConfigNode, environment: [String: String], issues: inout ConfigIssues) -> SourceConfig? {
@@ -89,7 +90,14 @@ extension PipelineConfig {
             connectionLocation = location
         }
         let query = reader.string("query", required: true, issues: &issues)
-        let cursor = reader.string("cursor_column", required: true, issues: &issues)
+        let change = reader.string("change_column", issues: &issues)
+        var cursor = reader.string("cursor_column", required: change == nil, issues: &issues)
+        if let (changeName, changeLocation) = change {
+            if let (cursorName, cursorLocation) = cursor, cursorName != changeName {
+                issues.add("cursor_column '\(cursorName)' differs from change_column '\(changeName)': rows are read by the column that moves when they change, so leave cursor_column out", at: cursorLocation)
+            }
+            cursor = cursor ?? (changeName, changeLocation)
+        }
         let key = reader.string("key_column", required: true, issues: &issues)
         var retry = RetryPolicy.default
         if let node = reader.node("retry"), var retryReader = MappingReader(node, issues: &issues) {
@@ -104,7 +112,7 @@ extension PipelineConfig {
         while sql.hasSuffix(";") { sql = String(sql.dropLast()).trimmingCharacters(in: .whitespacesAndNewlines) }
         if sql.isEmpty { issues.add("source.query is empty", at: query.1) }
         return SourceConfig(connection: connection, connectionLocation: connectionLocation, query: sql, queryLocation: query.1, cursorColumn: cursor.0,
-                            cursorLocation: cursor.1, keyColumn: key.0, keyLocation: key.1, retry: retry)
+                            cursorLocation: cursor.1, keyColumn: key.0, keyLocation: key.1, changeColumn: change?.0, retry: retry)
     }
 
     private static func decodeLedger(_ node: ConfigNode, environment: [String: String], issues: inout ConfigIssues) -> LedgerConfig? {

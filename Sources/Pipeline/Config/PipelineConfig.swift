@@ -18,6 +18,8 @@ public struct PipelineConfig: Sendable {
     public var expect = Expectations()
     /// `ledger:` a PostgreSQL table that also receives every run's ledger record; nil when the file has none.
     public var ledger: LedgerConfig?
+    /// `dedupe:`: samples whose value of a column was already published are not written again.
+    public var dedupe: DedupeConfig?
     /// The file it was read from, and the sha256 of its bytes: recorded in every manifest it publishes.
     public var path: String
     public var sha256: String
@@ -36,6 +38,9 @@ public struct SourceConfig: Sendable {
     /// The column that identifies a source row; written to every sample as `__key__`.
     public var keyColumn: String
     public var keyLocation: SourceLocation
+    /// `source.change_column`: the column a corrected row moves (e.g. updated_at). It is the cursor, and a row read
+    /// again under a key an earlier version holds replaces that sample instead of becoming a second one.
+    public var changeColumn: String?
     /// `source.retry`: how transient faults of the source are retried.
     public var retry: RetryPolicy = .default
 }

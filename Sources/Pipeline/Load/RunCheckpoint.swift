@@ -28,6 +28,8 @@ struct RunCheckpoint: Codable, Equatable {
     var quarantined: Int
     var sourceBytes: Int
     var alreadyPublished: Int
+    /// Rows skipped by `dedupe:` so far (absent in checkpoints of runs without dedupe).
+    var deduplicated: Int? = nil
     var sealed: [String: [MDSShardEntry]]
     var quarantineBytes: Int
     var quarantineByReason: [String: Int]

@@ -22,6 +22,8 @@ final class SampleSink {
     /// Keys removed by `etl forget` (tombstones.json): skipped and counted, never written, not even to quarantine.
     private let tombstones: TombstoneFilter
     private var forgottenSkipped = 0
+    /// Replace by key and dedupe by value against the parent lineage (source.change_column, dedupe:); nil otherwise.
+    var lineage: LineageKeys?
 
     private(set) var progress = RunProgress()
     /// The cursor of the last row read (sample or quarantined): where the next run starts.
@@ -67,6 +69,7 @@ final class SampleSink {
             progress.quarantined = resume.quarantined
             progress.sourceBytes = resume.sourceBytes
             progress.alreadyPublished = resume.alreadyPublished
+            progress.deduplicated = resume.deduplicated ?? 0
             progress.shardsSealed = resume.sealed.values.reduce(0) { $0 + $1.count }
             bytesAtCheckpoint = resume.sourceBytes
             resumedCursor = resume.cursor
@@ -116,10 +119,17 @@ final class SampleSink {
                     column: nil))
                 return
             }
+            if let lineage, let key = key?.keyText, lineage.isDuplicate(key: key, value: lineage.dedupeColumn.flatMap { values[$0] }) {
+                progress.deduplicated += 1
+                return
+            }
             if let rejected = try write(values, to: try writer(for: split)) {
                 try reject(rejected)
             } else {
                 progress.samplesWritten += 1
+                if let lineage, let key = key?.keyText {
+                    lineage.recordWritten(key: key, value: lineage.dedupeColumn.flatMap { values[$0] }, split: split)
+                }
                 TestHooks.pause(at: .shardWrite)
             }
         case .rejected(let entry, let cursor, let bytes):
@@ -175,6 +185,7 @@ final class SampleSink {
         checkpoint.quarantined = progress.quarantined
         checkpoint.sourceBytes = progress.sourceBytes
         checkpoint.alreadyPublished = progress.alreadyPublished
+        checkpoint.deduplicated = progress.deduplicated > 0 ? progress.deduplicated : nil
         checkpoint.sealed = sealed
         checkpoint.quarantineBytes = try quarantine.checkpoint()
         checkpoint.quarantineByReason = quarantine.byReason

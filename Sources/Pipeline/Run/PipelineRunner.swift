@@ -106,9 +106,18 @@ public enum PipelineRunner {
 
         let staged = try store.stageVersion(runId: runId)
         do {
+            // Replace by key and dedupe by value look up the parent lineage's key index (see LineageKeys).
+            let lineage = config.source.changeColumn == nil && config.dedupe == nil ? nil : try LineageKeys(
+                config: config, parent: parent, store: store, staged: staged,
+                resumedSealed: resume?.sealed ?? [:], notice: { emit(.notice($0)) })
+            if let dedupe = config.dedupe, !source.plan.mdsColumns.contains(where: { $0.name == dedupe.column }) {
+                var issues = ConfigIssues()
+                issues.add("dedupe.column '\(dedupe.column)' is not an output column (they are: \(source.plan.mdsColumns.map(\.name).joined(separator: ", ")))", at: dedupe.location)
+                throw PipelineConfigError(issues: issues.all)
+            }
             let (sealed, quarantine, rowsProgress, lastCursor) = try extractTransformLoad(
                 source: source, after: after, window: revisit.window, windowTop: cursorFrom, config: config, options: options,
-                staged: staged, checkpoint: template, resume: resume, emit: emit, started: started)
+                staged: staged, checkpoint: template, resume: resume, lineage: lineage, emit: emit, started: started)
             progress = rowsProgress
             // Rows found in the re-read window lie below the parent's cursor: the cursor never moves back.
             var cursorTo = lastCursor?.textForParameter ?? resume?.cursor
@@ -129,13 +138,25 @@ public enum PipelineRunner {
                 cursor: .init(column: config.source.cursorColumn, type: source.plan.cursorType, from: cursorFrom, to: cursorTo ?? cursorFrom),
                 columns: columns, rowsRead: progress.rowsRead, quarantine: quarantine,
                 durationSeconds: Date().timeIntervalSince(started), sourceBytes: progress.sourceBytes)
+            var builder = VersionBuilder(parent: parent, splitNames: config.split.names)
+            let replaced = try lineage?.finish(sealed: sealed)
+            builder.rewritten = replaced?.rewritten ?? [:]
             var built: VersionBuilder.Version
-            do { built = try VersionBuilder(parent: parent, splitNames: config.split.names).build(run: run, sealed: sealed) } catch {
+            do { built = try builder.build(run: run, sealed: sealed) } catch {
                 throw DatasetError(.corrupt, path: store.location, error.description)
             }
             built.manifest.source = snapshot
             built.manifest.rowsFile = PublishedRowsFile.fileName
             if revisitFrom != cursorFrom { built.manifest.cursor.revisitFrom = revisitFrom }
+            if let lineage, let replaced {
+                built.manifest.keyIndex = KeyIndex.fileName
+                if lineage.replace { built.manifest.counts.replaced = replaced.removed }
+                if lineage.dedupeColumn != nil { built.manifest.counts.deduplicated = progress.deduplicated }
+                if replaced.removed > 0 {
+                    emit(.notice("replaced \(replaced.removed) samples of earlier versions with their changed rows (\(replaced.rewritten.values.reduce(0) { $0 + $1.count }) shards rewritten)"))
+                }
+                if progress.deduplicated > 0 { emit(.notice("skipped \(progress.deduplicated) rows whose \(config.dedupe!.column) was already published (dedupe)")) }
+            }
             try store.assemble(built, into: staged)
             try QualityGates.check(config, built: built, progress: progress, staged: staged)
             TestHooks.pause(at: .beforeCommit)
@@ -157,7 +178,8 @@ public enum PipelineRunner {
     /// summary, the counts, and the cursor of the last row read.
     private static func extractTransformLoad(
         source: PreparedSource, after: String?, window: PublishedWindow?, windowTop: String?, config: PipelineConfig, options: RunOptions,
-        staged: any StagedVersion, checkpoint: RunCheckpoint, resume: RunCheckpoint?, emit: @escaping (RunEvent) -> Void,
+        staged: any StagedVersion, checkpoint: RunCheckpoint, resume: RunCheckpoint?, lineage: LineageKeys?,
+        emit: @escaping (RunEvent) -> Void,
         started: Date
     ) throws -> ([String: [MDSShardEntry]], DatasetManifest.QuarantineSummary, RunProgress, PostgresValue?) {
         let context = TransformContext(
@@ -178,6 +200,7 @@ public enum PipelineRunner {
         if !writerOptions.hashes.contains(.sha256) { writerOptions.hashes.append(.sha256) }
         let sink = try SampleSink(staged: staged, columns: source.plan.mdsColumns, writerOptions: writerOptions, checkpoint: checkpoint,
                                   checkpointEvery: config.shards.checkpointEvery, resuming: resume, listener: emit)
+        sink.lineage = lineage
 
         // Rows of the re-read window that versions hold are dropped before their payload is fetched.
         let reads = try RevisitReads.plan(source: source, after: after, top: windowTop, window: window)

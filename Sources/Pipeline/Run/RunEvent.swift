@@ -42,6 +42,8 @@ public struct RunProgress: Sendable, Equatable {
     /// resumed from a checkpoint carries over, these count only what was fetched again: the rows after the checkpoint.
     public var rowsFetched = 0
     public var bytesFetched = 0
+    /// Rows not written because their `dedupe:` value was already published (counted as read).
+    public var deduplicated = 0
     public var elapsedSeconds = 0.0
     public init() {}
 }

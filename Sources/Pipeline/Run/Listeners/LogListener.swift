@@ -75,10 +75,13 @@ public final class LogListener: RunListener, @unchecked Sendable {
     }
 
     static func counts(_ progress: RunProgress) -> Logger.Metadata {
-        [
+        var counts: Logger.Metadata = [
             "rows_read": .stringConvertible(progress.rowsRead), "samples_written": .stringConvertible(progress.samplesWritten),
             "quarantined": .stringConvertible(progress.quarantined), "source_bytes": .stringConvertible(progress.sourceBytes),
             "elapsed_seconds": .stringConvertible((progress.elapsedSeconds * 1000).rounded() / 1000),
         ]
+        // Only pipelines with `dedupe:` skip rows by value; others keep their lines as they were.
+        if progress.deduplicated > 0 { counts["deduplicated"] = .stringConvertible(progress.deduplicated) }
+        return counts
     }
 }

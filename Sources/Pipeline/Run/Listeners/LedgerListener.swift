@@ -35,8 +35,7 @@ public final class LedgerListener: RunListener, @unchecked Sendable {
     private let identity: Identity
     private let exitCode: @Sendable (FailureCategory) -> Int32
     private let warn: @Sendable (String) -> Void
-    private let lock = NSLock()
-    private var tally: RunTally
+    private let recorder = RunTallyRecorder()
 
     /// `exitCode` maps a failure to the CLI's documented code (the table lives with the CLI).
     public init(_ identity: Identity, exitCode: @escaping @Sendable (FailureCategory) -> Int32,
@@ -44,16 +43,10 @@ public final class LedgerListener: RunListener, @unchecked Sendable {
         self.identity = identity
         self.exitCode = exitCode
         self.warn = warn
-        tally = RunTally(createdAt: Date())
     }
 
     public func handle(_ event: RunEvent) {
-        let finished: RunTally? = lock.withLock {
-            tally.record(event, at: Date())
-            if case .finished = event { return tally }
-            return nil
-        }
-        guard let finished else { return }
+        guard let finished = recorder.record(event) else { return }
         let record = Self.record(finished, identity: identity, host: Self.hostName, pid: getpid(), exitCode: exitCode)
         do {
             let store = try DatasetStores.open(outputRoot: identity.outputRoot, dataset: identity.dataset)

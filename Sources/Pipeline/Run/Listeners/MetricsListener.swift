@@ -12,8 +12,7 @@ public final class MetricsListener: RunListener, @unchecked Sendable {
     private let dataset: String
     private let exitCode: @Sendable (FailureCategory) -> Int32
     private let warn: @Sendable (String) -> Void
-    private let lock = NSLock()
-    private var tally = RunTally(createdAt: Date())
+    private let recorder = RunTallyRecorder()
 
     public init(path: String, pipeline: String, dataset: String, exitCode: @escaping @Sendable (FailureCategory) -> Int32,
                 warn: @escaping @Sendable (String) -> Void) {
@@ -25,12 +24,7 @@ public final class MetricsListener: RunListener, @unchecked Sendable {
     }
 
     public func handle(_ event: RunEvent) {
-        let finished: RunTally? = lock.withLock {
-            tally.record(event, at: Date())
-            if case .finished = event { return tally }
-            return nil
-        }
-        guard let finished else { return }
+        guard let finished = recorder.record(event) else { return }
         let previous = (try? FileSystem.readAll(path, role: "metrics file")).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
         let text = Self.exposition(finished, pipeline: pipeline, dataset: dataset, exitCode: exitCode,
                                    previousLastSuccess: previous.flatMap(Self.lastSuccess(in:)))

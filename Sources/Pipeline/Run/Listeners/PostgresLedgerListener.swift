@@ -11,8 +11,7 @@ public final class PostgresLedgerListener: RunListener, @unchecked Sendable {
     private let identity: LedgerListener.Identity
     private let exitCode: @Sendable (FailureCategory) -> Int32
     private let warn: @Sendable (String) -> Void
-    private let lock = NSLock()
-    private var tally: RunTally
+    private let recorder = RunTallyRecorder()
 
     public init(_ config: LedgerConfig, identity: LedgerListener.Identity, exitCode: @escaping @Sendable (FailureCategory) -> Int32,
                 warn: @escaping @Sendable (String) -> Void) {
@@ -20,16 +19,10 @@ public final class PostgresLedgerListener: RunListener, @unchecked Sendable {
         self.identity = identity
         self.exitCode = exitCode
         self.warn = warn
-        tally = RunTally(createdAt: Date())
     }
 
     public func handle(_ event: RunEvent) {
-        let finished: RunTally? = lock.withLock {
-            tally.record(event, at: Date())
-            if case .finished = event { return tally }
-            return nil
-        }
-        guard let finished else { return }
+        guard let finished = recorder.record(event) else { return }
         let record = LedgerListener.record(finished, identity: identity, host: LedgerListener.hostName, pid: getpid(), exitCode: exitCode)
         do {
             let connection = try PostgresConnection(conninfo: Self.bounded(config.connection))

@@ -79,3 +79,21 @@ public struct RunTally: Sendable {
         return stages
     }
 }
+
+/// Folds events into a `RunTally` from any thread and hands the tally over once, when the run finishes: what every
+/// listener that reports a whole run (file ledger, PostgreSQL ledger, metrics file) needs before it writes anything.
+public final class RunTallyRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tally = RunTally(createdAt: Date())
+
+    public init() {}
+
+    /// Records `event`; returns the finished run's tally when `event` is `.finished`, nil otherwise.
+    public func record(_ event: RunEvent) -> RunTally? {
+        lock.withLock {
+            tally.record(event, at: Date())
+            if case .finished = event { return tally }
+            return nil
+        }
+    }
+}

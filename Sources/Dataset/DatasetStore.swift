@@ -180,7 +180,9 @@ extension DatasetStore {
         }
         for (path, bytes) in version.indexFiles { try staged.write(bytes, to: path) }
         // The card before the manifest: a version whose manifest exists is complete, README.md included.
-        try staged.write(Array(DatasetCard.render(version.manifest).utf8), to: DatasetCard.fileName)
+        // On S3 the card's loading snippet names the version's s3:// URL, which is where a trainer loads it from.
+        let remote = (self as? S3DatasetStore).map { "\($0.location)/\(version.manifest.version)" }
+        try staged.write(Array(DatasetCard.render(version.manifest, remote: remote).utf8), to: DatasetCard.fileName)
         let manifest: Data
         do { manifest = try version.manifest.encoded() } catch {
             throw DatasetError(.corrupt, path: location, "cannot encode the manifest: \(error)")

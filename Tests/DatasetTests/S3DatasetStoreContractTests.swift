@@ -1,4 +1,4 @@
-import Dataset
+@testable import Dataset
 import Foundation
 import ObjectStorage
 import Testing
@@ -33,5 +33,19 @@ import Testing
         #expect(try store.versions() == [v1])
         #expect(store.removeAbandonedStaging().contains { $0.contains("/\(v2)/") })
         #expect(try store.client.list(bucket: store.root.bucket, prefix: "some/prefix/fb/\(v2)/").objects.isEmpty)
+    }
+
+    @Test func aLeaseIsStaleWhenExpiredOrItsProcessIsGoneOnThisHost() {
+        let host = ProcessInfo.processInfo.hostName
+        let now = Date().timeIntervalSince1970
+        func lease(host: String, pid: Int32, expires: Double) -> S3DatasetLock.Lease {
+            S3DatasetLock.Lease(runId: "r", host: host, pid: pid, acquiredAt: "t", expiresAt: expires)
+        }
+        #expect(!lease(host: host, pid: getpid(), expires: now + 60).isStale(now: now, host: host), "live here, not expired")
+        #expect(lease(host: host, pid: getpid(), expires: now - 1).isStale(now: now, host: host), "expired")
+        // A pid above the kernel's maximum cannot be a live process.
+        #expect(lease(host: host, pid: 4_194_304 + 7, expires: now + 60).isStale(now: now, host: host), "its process is gone")
+        #expect(!lease(host: "another-host", pid: 4_194_304 + 7, expires: now + 60).isStale(now: now, host: host),
+                "on another host only the expiry tells")
     }
 }

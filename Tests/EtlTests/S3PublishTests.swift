@@ -24,6 +24,8 @@ import Testing
         #expect(!keys.contains("_lock.json"), "the lock is released")
         #expect(keys.filter { $0.hasPrefix("_runs/") }.count == 1, "one run record")
         #expect(try s3.samples("fb", "v1").count == 20)
+        let card = String(decoding: try s3.client.get(bucket: s3.bucket, key: "team/datasets/fb/v1/README.md"), as: UTF8.self)
+        #expect(card.contains("StreamingDataset(remote=\"\(s3.root)/fb/v1\""), "the card loads the version from S3")
 
         try seedFeedback(ws, from: 21, count: 30)
         let second = try ws.etl("run", "fb", environment: s3.environment)

@@ -39,7 +39,8 @@ public protocol DatasetStore: Sendable {
     /// Calls `body` with the path of a local file holding `path` of `version`, readable until `body` returns, so a
     /// file of any size is read in bounded memory (shards are streamed from it). The local store passes its own file
     /// (no copy); an object store downloads into a temporary file that it removes when `body` returns or throws.
-    /// `.notFound` when the version has no such file; an error of `body` is rethrown as it is.
+    /// `.notFound` when the version does not exist; `.corrupt` when it exists without that file (callers ask for
+    /// files its manifest or index lists, so the version is damaged). An error of `body` is rethrown as it is.
     func withLocalFile<Result>(_ path: String, of version: String, _ body: (String) throws -> Result) throws -> Result
 
     // MARK: Changing published versions (forget, gc): only with the dataset lock held

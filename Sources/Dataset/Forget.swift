@@ -5,13 +5,14 @@ import SystemIO
 /// Removes samples by source key from every version of a dataset (`etl forget`), under the dataset lock.
 ///
 /// Only the shards holding them are rewritten, with `MDSWriter` and the original shard's options (size limit,
-/// compression, hashes) into new content-addressed files; every other shard stays the same file (same inode), still
-/// shared between versions. A rewritten shard is rewritten once and linked into every version that listed it. Per
-/// version: new shard files are linked in, then index.json of each changed split and quarantine.jsonl (rows with
-/// a forgotten key dropped) are replaced atomically, then manifest.json (counts, shard records, a redaction entry
-/// that never names a key), and last the old shard files are unlinked: once every version has let go of an old
-/// shard, its bytes are gone. The tombstones are saved before any version changes, so a forget interrupted half-way
-/// still keeps the keys out of later runs, and running it again finishes the job.
+/// compression, hashes) into new content-addressed files; every other shard stays as it is (on the local store the
+/// same inode, still shared between versions). A rewritten shard is rewritten once, in the store's scratch directory,
+/// and added to every version that listed it (`DatasetStore.add`: a hard link locally, an upload to an object store).
+/// Per version: new shard files are added, then index.json of each changed split, quarantine.jsonl and rows.bin
+/// (rows with a forgotten key dropped) are replaced in one step each, then manifest.json (counts, shard records, a
+/// redaction entry that never names a key), and last the old shard files are removed: once every version has let
+/// go of an old shard, its bytes are gone. The tombstones are saved before any version changes, so a forget
+/// interrupted half-way still keeps the keys out of later runs, and running it again finishes the job (its journal).
 public enum Forget {
     public enum Selector: Sendable, Equatable {
         case keys(Set<String>)
@@ -365,7 +366,15 @@ struct ForgetJournal: Codable {
         }
         let directory = try store.scratchDirectory(work)
         for install in installs {
-            try store.add(localFile: "\(directory)/\(install.path)", as: install.path, to: install.version)
+            let source = "\(directory)/\(install.path)"
+            if !FileSystem.exists(source), !(try store.files(of: install.version)).contains(where: { $0.path == install.path }) {
+                throw DatasetError(.corrupt, path: source, """
+                    the interrupted forget's rewritten shard \(install.path) is no longer in its scratch directory \(directory), and \
+                    \(store.dataset)@\(install.version) does not have it yet, so the journal \(store.datasetFileLocation(Self.fileName)) \
+                    cannot be finished here: finish it where it started, or remove that journal and check the versions with etl verify --all
+                    """)
+            }
+            try store.add(localFile: source, as: install.path, to: install.version)
         }
         checkpoint()
         for write in writes {

@@ -34,7 +34,7 @@ extension LocalDatasetStore {
             if !FileSystem.isDirectory(versionDirectory(version)) {
                 throw DatasetError(.notFound, path: versionDirectory(version), "dataset '\(dataset)' has no version '\(version)'")
             }
-            throw DatasetError(.notFound, path: full, "\(dataset)@\(version) has no \(path)")
+            throw DatasetError(.corrupt, path: full, "\(dataset)@\(version) has no \(path); run `etl verify` on it")
         }
         return try body(full)
     }

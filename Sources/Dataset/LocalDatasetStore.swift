@@ -7,8 +7,11 @@ import SystemIO
 ///       v1/ v2/ …            complete versions (manifest.json, <split>/index.json + shards, quarantine.jsonl)
 ///       LATEST               the newest version's name: derived, repaired by the next run or reader if stale
 ///       runs.jsonl           the run ledger: one JSON object per run, appended (RunLedger)
+///       pins.json  tombstones.json  .forget-journal.json   dataset files (PinList, Tombstones, ForgetJournal)
 ///       .lock                held (flock) by the run in progress
 ///       .staging-<run id>/   a run's version under construction; invisible to readers
+///       .forget-<id>/        scratch: shards a forget rewrote, linked into the versions by its journal
+///       .gc-<version>-<pid>/ a version being deleted (already out of the version namespace)
 ///
 /// A version becomes visible in one `rename` of its finished, fsynced staging directory onto a name that must not
 /// exist yet (`RENAME_NOREPLACE`): that rename is the commit, so of two runs racing for `vN` exactly one wins, and a

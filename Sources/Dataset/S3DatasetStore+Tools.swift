@@ -23,7 +23,8 @@ extension S3DatasetStore {
             try client.download(bucket: bucket, key: key("\(version)/\(path)"), to: local)
         } catch where error.code == .notFound {
             try requirePublished(version)
-            throw DatasetError(.notFound, path: fileLocation(path, of: version), "\(dataset)@\(version) has no \(path)")
+            // Callers ask for files the version lists: one missing from a published version means it is damaged.
+            throw DatasetError(.corrupt, path: fileLocation(path, of: version), "\(dataset)@\(version) has no \(path), which it lists; run `etl verify` on it")
         } catch {
             throw DatasetError(error)
         }

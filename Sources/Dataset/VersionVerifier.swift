@@ -140,8 +140,10 @@ public final class VersionVerifier {
                 }
                 report.shardsRead += 1
                 var outcome: (samples: Int, problem: String?) = (0, nil)
+                var localPath: String?
                 do {
                     try store.withLocalFile(relative, of: version) { local in
+                        localPath = local
                         try MDSShardStream.read(entry, path: local, verifyHashes: true) { index, sample in
                             guard case .string? = sample[SampleKey.column] else {
                                 throw ShardError(.corruptShard, path: path, "shard \(path): sample \(index) has no string \(SampleKey.column)")
@@ -150,7 +152,8 @@ public final class VersionVerifier {
                         }
                     }
                 } catch {
-                    outcome.problem = "\(error)"
+                    // A downloaded copy's temporary path means nothing to the user: name the file in the store.
+                    outcome.problem = localPath.map { "\(error)".replacingOccurrences(of: $0, with: path) } ?? "\(error)"
                 }
                 if let storage = file.storage { verifiedStorage[storage] = outcome }
                 report.samples += outcome.samples

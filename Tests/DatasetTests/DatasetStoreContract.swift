@@ -119,7 +119,7 @@ enum DatasetStoreContract {
             return path
         }
         #expect(local.hasPrefix("/") || !local.isEmpty)
-        #expect(code { try store.withLocalFile("train/missing.mds.zstd", of: v1) { _ in } } == .notFound)
+        #expect(code { try store.withLocalFile("train/missing.mds.zstd", of: v1) { _ in } } == .corrupt, "a listed file is missing")
         #expect(code { try store.withLocalFile(shard, of: "v9") { _ in } } == .notFound)
         struct Marker: Error {}
         #expect(throws: Marker.self) { try store.withLocalFile(shard, of: v1) { _ in throw Marker() } }

@@ -18,6 +18,8 @@ let package = Package(
         // C interop: system libraries found through pkg-config, installed from Debian's -dev packages.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // libcurl for S3: HTTP(S), connection reuse, and AWS SigV4 request signing (CURLOPT_AWS_SIGV4).
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(
             name: "CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]),
@@ -27,12 +29,14 @@ let package = Package(
         // One place for POSIX calls (EINTR, fsync, errno text), shared by the shard format and the local store.
         .target(name: "CSystem"),
         .target(name: "SystemIO", dependencies: ["CSystem"]),
+        // An S3 client (no dataset knowledge): objects, listings, multipart, conditional PUT, credentials, retries.
+        .target(name: "ObjectStorage", dependencies: ["CCurl", "SystemIO"]),
         // The MDS shard format only: encodings, sample codec, shard writer/reader, index.json, zstd, hashes.
         .target(name: "MDS", dependencies: ["CZstd", "SystemIO", .product(name: "Crypto", package: "swift-crypto")]),
         // Versions of a dataset: manifest, VersionBuilder, the store protocol and its implementations.
-        .target(name: "Dataset", dependencies: ["MDS", "SystemIO", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Dataset", dependencies: ["MDS", "SystemIO", "ObjectStorage", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Pipeline", dependencies: [
-            "Postgres", "Media", "MDS", "Dataset", "SystemIO", .product(name: "Yams", package: "Yams"),
+            "Postgres", "Media", "MDS", "Dataset", "SystemIO", "ObjectStorage", .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "etl", dependencies: [
@@ -43,8 +47,9 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "MDSTests", dependencies: ["MDS"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "MDS", "SystemIO"]),
+        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "MDS", "SystemIO", "ObjectStorage"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "MDS", "Dataset", "Postgres", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "EtlTests", dependencies: ["MDS", "Dataset", "Postgres", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "EtlTests", dependencies: ["MDS", "Dataset", "ObjectStorage", "Postgres", .product(name: "Yams", package: "Yams")]),
     ]
 )

@@ -69,3 +69,48 @@ pg_stop() {
     [ "$(id -u)" -eq 0 ] && runas=(runuser -u postgres --)
     "${runas[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
+
+# An S3-compatible server for tests, the demo and the bench: moto (mosaicml-streaming's own tests use it too) in
+# server mode, from PyPI into .run/s3-venv. It honours `If-None-Match: *` on PutObject, which the publish protocol
+# relies on (scripts/test checks that before the suite runs).
+ETL_S3_VENV=.run/s3-venv
+
+s3_ensure_server() {
+    [ -x "$ETL_S3_VENV/bin/moto_server" ] && return 0
+    log "installing moto (S3 server) into $ETL_S3_VENV"
+    python3 -m venv "$ETL_S3_VENV"
+    "$ETL_S3_VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.1,<6'
+}
+
+# s3_start DIR: moto_server on 127.0.0.1:<free port> (log and pid in DIR); exports ETL_S3_ENDPOINT.
+s3_start() {
+    local dir=$1 port
+    s3_ensure_server || return 1
+    mkdir -p "$dir"
+    port=$(free_port)
+    "$ETL_S3_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+    echo $! >"$dir/moto.pid"
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && { export ETL_S3_ENDPOINT="http://127.0.0.1:$port"; return 0; }
+        sleep 0.1
+    done
+    cat "$dir/moto.log" >&2
+    return 1
+}
+
+s3_stop() {
+    local dir=$1
+    [ -f "$dir/moto.pid" ] || return 0
+    kill "$(cat "$dir/moto.pid")" 2>/dev/null || true
+    rm -f "$dir/moto.pid"
+}
+
+# s3_check_conditional_put: fails unless the server refuses a second `If-None-Match: *` PUT of a key with 412.
+s3_check_conditional_put() {
+    local endpoint=$1 bucket=etl-conditional-check sign=(--aws-sigv4 "aws:amz:us-east-1:s3" -u "check:check")
+    curl -s -o /dev/null -X PUT "${sign[@]}" "$endpoint/$bucket"
+    curl -s -o /dev/null -X PUT "${sign[@]}" -H 'If-None-Match: *' -H 'Content-Type: application/octet-stream' --data-binary a "$endpoint/$bucket/k"
+    local second
+    second=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "${sign[@]}" -H 'If-None-Match: *' -H 'Content-Type: application/octet-stream' --data-binary b "$endpoint/$bucket/k")
+    [ "$second" = 412 ] || { echo "the S3 server at $endpoint does not honour If-None-Match: * (second PUT got $second, not 412)" >&2; return 1; }
+}

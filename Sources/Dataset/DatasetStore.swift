@@ -1,5 +1,6 @@
 import Foundation
 import MDS
+import ObjectStorage
 
 /// Where a dataset's versions live, and everything publishing needs from that place. The local file system is the
 /// first implementation; an object store (S3: no rename, no hard link, conditional PUT) is meant to be a second one
@@ -180,7 +181,9 @@ extension DatasetStore {
         }
         for (path, bytes) in version.indexFiles { try staged.write(bytes, to: path) }
         // The card before the manifest: a version whose manifest exists is complete, README.md included.
-        try staged.write(Array(DatasetCard.render(version.manifest).utf8), to: DatasetCard.fileName)
+        // On S3 the card's loading snippet names the version's s3:// URL, which is where a trainer loads it from.
+        let remote = (self as? S3DatasetStore).map { "\($0.location)/\(version.manifest.version)" }
+        try staged.write(Array(DatasetCard.render(version.manifest, remote: remote).utf8), to: DatasetCard.fileName)
         let manifest: Data
         do { manifest = try version.manifest.encoded() } catch {
             throw DatasetError(.corrupt, path: location, "cannot encode the manifest: \(error)")
@@ -217,24 +220,42 @@ public enum VersionName {
     }
 }
 
-/// Opens the store an output root names. Until object storage exists, a root with a URL scheme is refused rather
-/// than taken as a local directory named `s3:`.
+/// Opens the store an output root names: a local directory, or `s3://bucket/prefix` (with `storage` settings from the
+/// pipeline's `storage:` section; the environment and the shared AWS files fill in the rest).
 public enum DatasetStores {
-    public static func open(outputRoot: String, dataset: String) throws(DatasetError) -> any DatasetStore {
-        if let scheme = urlScheme(outputRoot) {
-            throw DatasetError(.invalidLocation, path: outputRoot,
-                               "output_root '\(outputRoot)' is a \(scheme):// URL, and this build of etl writes datasets only to a local directory")
+    public static func open(outputRoot: String, dataset: String, storage: S3StorageOptions = S3StorageOptions()) throws(DatasetError) -> any DatasetStore {
+        if urlScheme(outputRoot) != nil {
+            let (root, client) = try s3(outputRoot, storage: storage)
+            return S3DatasetStore(root: root, dataset: dataset, client: client)
         }
         return LocalDatasetStore(outputRoot: outputRoot, dataset: dataset)
     }
 
     /// The output root itself, to list its datasets (`etl datasets`).
-    public static func openRoot(_ outputRoot: String) throws(DatasetError) -> any DatasetRoot {
-        if let scheme = urlScheme(outputRoot) {
-            throw DatasetError(.invalidLocation, path: outputRoot,
-                               "output_root '\(outputRoot)' is a \(scheme):// URL, and this build of etl reads datasets only from a local directory")
+    public static func openRoot(_ outputRoot: String, storage: S3StorageOptions = S3StorageOptions()) throws(DatasetError) -> any DatasetRoot {
+        if urlScheme(outputRoot) != nil {
+            let (root, client) = try s3(outputRoot, storage: storage)
+            return S3DatasetRoot(root: root, client: client)
         }
         return LocalDatasetRoot(path: outputRoot)
+    }
+
+    /// The bucket and prefix of an `s3://` root and a client for it; any other scheme is refused.
+    static func s3(_ outputRoot: String, storage: S3StorageOptions) throws(DatasetError) -> (S3Location, S3Client) {
+        let scheme = urlScheme(outputRoot) ?? ""
+        guard scheme == "s3" else {
+            throw DatasetError(.invalidLocation, path: outputRoot,
+                               "output_root '\(outputRoot)' is a \(scheme):// URL; etl writes datasets to a local directory or to s3://bucket/prefix")
+        }
+        guard let root = S3Location(url: outputRoot) else {
+            throw DatasetError(.invalidLocation, path: outputRoot,
+                               "output_root '\(outputRoot)' is not s3://<bucket>[/<prefix>] with a valid bucket name (3-63 lowercase letters, digits, '-' and '.')")
+        }
+        let configuration: S3Configuration
+        do { configuration = try S3Configuration.resolve(storage) } catch {
+            throw DatasetError(.invalidLocation, path: outputRoot, error.message)
+        }
+        return (root, S3Client(configuration: configuration))
     }
 
     /// `s3` for `s3://bucket/prefix`; nil for a path (including `./a:b` and Windows-less relative names).

@@ -42,7 +42,7 @@ struct ListCommand: ParsableCommand {
                 entries.append(Entry(pipeline: pipelineName, problem: "invalid: run etl validate \(pipelineName)"))
                 continue
             }
-            guard let store = try? DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset),
+            guard let store = try? DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset, storage: config.storage),
                   let latest = store.latestVersion, let manifest = try? store.manifest(of: latest) else {
                 entries.append(Entry(pipeline: config.name, dataset: config.dataset, samples: 0))
                 continue

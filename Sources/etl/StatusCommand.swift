@@ -59,7 +59,7 @@ struct StatusCommand: ParsableCommand {
             let location = try PipelineOptions.parse([pipeline, "--pipelines-dir", pipelinesDirectory])
             if FileManager.default.fileExists(atPath: location.path) {
                 let config = try PipelineConfig.load(path: location.path)
-                return [try DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset)]
+                return [try DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset, storage: config.storage)]
             }
             return [try DatasetStores.open(outputRoot: root, dataset: pipeline)]
         }

@@ -369,6 +369,6 @@ enum DatasetStoreContract {
         let catalog = try DatasetCatalog.load(datasetRoot)
         #expect(catalog.datasets.map(\.dataset) == ["a", "b"] && catalog.root == root.path)
         #expect(throws: DatasetError.self) { _ = try DatasetStores.openRoot(root.path + "/missing").datasetNames() }
-        #expect(throws: DatasetError.self) { _ = try DatasetStores.openRoot("s3://bucket/prefix") }
+        #expect(throws: DatasetError.self) { _ = try DatasetStores.openRoot("gs://bucket/prefix") }
     }
 }

@@ -96,6 +96,6 @@ import Testing
         #expect(DatasetStores.urlScheme("/srv/datasets") == nil)
         #expect(DatasetStores.urlScheme("datasets/a:b") == nil)
         #expect(DatasetStores.urlScheme("./x://y") == nil)
-        #expect(throws: DatasetError.self) { try DatasetStores.open(outputRoot: "s3://bucket/p", dataset: "fb") }
+        #expect(throws: DatasetError.self) { try DatasetStores.open(outputRoot: "gs://bucket/p", dataset: "fb") }
     }
 }

@@ -3,6 +3,7 @@ import Dataset
 import Foundation
 import Media
 import MDS
+import ObjectStorage
 import Yams
 
 extension PipelineConfig {
@@ -55,8 +56,12 @@ extension PipelineConfig {
             if outputRoot.isEmpty { issues.add("output_root is empty", at: location) }
         }
         if let scheme = DatasetStores.urlScheme(outputRoot) {
-            // Not a directory named `s3:` under the working directory: say that this build cannot write there.
-            issues.add("output_root '\(outputRoot)' is a \(scheme):// URL; this build of etl writes datasets only to a local directory", at: outputRootLocation)
+            // Not a directory named `s3:` under the working directory: say what can be written to.
+            if scheme != "s3" {
+                issues.add("output_root '\(outputRoot)' is a \(scheme):// URL; etl writes datasets to a local directory or to s3://bucket/prefix", at: outputRootLocation)
+            } else if S3Location(url: outputRoot) == nil {
+                issues.add("output_root '\(outputRoot)' is not s3://<bucket>[/<prefix>] with a valid bucket name (3-63 lowercase letters, digits, '-' and '.')", at: outputRootLocation)
+            }
         } else if !outputRoot.hasPrefix("/") {
             outputRoot = (workingDirectory as NSString).appendingPathComponent(outputRoot)
         }
@@ -66,6 +71,10 @@ extension PipelineConfig {
         let split = top.node("split").map { decodeSplit($0, issues: &issues) } ?? SplitConfig.default
         let shards = top.node("shards").map { decodeShards($0, issues: &issues) } ?? ShardConfig.default
         let media = top.node("media").map { decodeMedia($0, issues: &issues) } ?? MediaConfig.default
+        let storage = top.node("storage").map { decodeStorage($0, environment: environment, issues: &issues) } ?? S3StorageOptions()
+        if top.has("storage"), DatasetStores.urlScheme(outputRoot) != "s3" {
+            issues.add("storage: applies to an s3:// output_root only; output_root is '\(outputRoot)'", at: outputRootLocation)
+        }
         let expect = top.node("expect").map { Expectations.decode($0, columns: columns, issues: &issues) } ?? Expectations()
         let ledger = top.node("ledger").flatMap { decodeLedger($0, environment: environment, issues: &issues) }
         let dedupe = top.node("dedupe").flatMap { DedupeConfig.decode($0, columns: columns, issues: &issues) }
@@ -78,7 +87,7 @@ extension PipelineConfig {
         return PipelineConfig(name: name.0, dataset: dataset?.0 ?? name.0, outputRoot: outputRoot,
                               outputRootLocation: outputRootLocation, source: source,
                               columns: columns, split: split, shards: shards, media: media,
-                              expect: expect, ledger: ledger, dedupe: dedupe, path: root.file, sha256: sha256)
+                              storage: storage, expect: expect, ledger: ledger, dedupe: dedupe, path: root.file, sha256: sha256)
     }
 
     private static func decodeSource(_ node: ConfigNode, environment: [String: String], issues: inout ConfigIssues) -> SourceConfig? {
@@ -277,6 +286,36 @@ extension PipelineConfig {
         }
         reader.reportUnknownKeys(issues: &issues)
         return shards
+    }
+
+    /// `storage:` for an `s3://` output root. Settings only: credentials are never written in a pipeline file (they
+    /// come from the environment or the shared AWS files, like every AWS tool's).
+    private static func decodeStorage(_ node: ConfigNode, environment: [String: String], issues: inout ConfigIssues) -> S3StorageOptions {
+        var storage = S3StorageOptions()
+        guard var reader = MappingReader(node, issues: &issues) else { return storage }
+        if let (text, location) = reader.string("endpoint_url", issues: &issues) {
+            let url = expand(text, environment: environment, at: location, issues: &issues)
+            let parsed = URL(string: url)
+            if !url.isEmpty, !(["http", "https"].contains(parsed?.scheme?.lowercased() ?? "") && parsed?.host != nil
+                               && (parsed?.path ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/")).isEmpty) {
+                issues.add("storage.endpoint_url '\(url)' is not an http(s)://host[:port] URL", at: location)
+            }
+            storage.endpointURL = url.isEmpty ? nil : url
+        }
+        if let (text, location) = reader.string("region", issues: &issues) {
+            let region = expand(text, environment: environment, at: location, issues: &issues)
+            if !region.isEmpty, !region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) {
+                issues.add("storage.region '\(region)' is not a region name such as eu-west-1", at: location)
+            }
+            storage.region = region.isEmpty ? nil : region
+        }
+        storage.pathStyle = reader.bool("path_style", issues: &issues)
+        if let (text, location) = reader.string("profile", issues: &issues) {
+            let profile = expand(text, environment: environment, at: location, issues: &issues)
+            storage.profile = profile.isEmpty ? nil : profile
+        }
+        reader.reportUnknownKeys(issues: &issues)
+        return storage
     }
 
     private static func decodeMedia(_ node: ConfigNode, issues: inout ConfigIssues) -> MediaConfig? {

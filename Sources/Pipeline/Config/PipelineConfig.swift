@@ -1,5 +1,6 @@
 import Foundation
 import MDS
+import ObjectStorage
 
 /// A pipeline file, decoded and checked. Everything a run needs that does not depend on the database.
 public struct PipelineConfig: Sendable {
@@ -14,6 +15,8 @@ public struct PipelineConfig: Sendable {
     public var split: SplitConfig
     public var shards: ShardConfig
     public var media: MediaConfig
+    /// `storage:`: where and how to reach an `s3://` output root (endpoint, region, addressing, profile).
+    public var storage = S3StorageOptions()
     /// `expect:` bounds a new version must meet to be published (QualityGates); empty when the file has none.
     public var expect = Expectations()
     /// `ledger:` a PostgreSQL table that also receives every run's ledger record; nil when the file has none.

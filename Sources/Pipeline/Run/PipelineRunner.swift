@@ -63,7 +63,7 @@ public enum PipelineRunner {
                                   progress: inout RunProgress) throws -> RunOutcome {
         let started = Date()
         let attemptId = UUID().uuidString.lowercased()
-        let store = try DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset)
+        let store = try DatasetStores.open(outputRoot: config.outputRoot, dataset: config.dataset, storage: config.storage)
         let lock = TestHooks.skipLock ? nil : try store.lock(runId: attemptId)
         defer { withExtendedLifetime(lock) {} }
         let latest = try store.versions().last

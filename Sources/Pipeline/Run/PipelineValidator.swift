@@ -1,4 +1,6 @@
+import Dataset
 import Foundation
+import ObjectStorage
 import Postgres
 import SystemIO
 
@@ -7,8 +9,15 @@ import SystemIO
 public enum PipelineValidator {
     /// That the output root can hold datasets: it exists as a writable directory, or can be created. Done offline too,
     /// so a root under /proc or on a read-only mount is reported by `validate`, not half-way through a run.
+    /// For `s3://`, that the settings and credentials resolve (no request is sent).
     public static func checkOutputRoot(_ config: PipelineConfig) throws(PipelineConfigError) {
-        guard let problem = FileSystem.creatableDirectoryProblem(config.outputRoot) else { return }
+        let problem: String?
+        if DatasetStores.urlScheme(config.outputRoot) == "s3" {
+            do { _ = try S3Configuration.resolve(config.storage); problem = nil } catch { problem = error.message }
+        } else {
+            problem = FileSystem.creatableDirectoryProblem(config.outputRoot)
+        }
+        guard let problem else { return }
         var issues = ConfigIssues()
         issues.add("output_root '\(config.outputRoot)' cannot hold datasets: \(problem)", at: config.outputRootLocation)
         throw PipelineConfigError(issues: issues.all)

@@ -1,5 +1,6 @@
 import Dataset
 import Foundation
+import ObjectStorage
 import Postgres
 
 /// Appends one `RunRecord` to the dataset's run ledger when the run finishes — published, nothing new, or failed
@@ -12,6 +13,8 @@ public final class LedgerListener: RunListener, @unchecked Sendable {
         public var dataset: String
         public var outputRoot: String
         public var configSha256: String
+        /// How to reach an `s3://` output root.
+        public var storage = S3StorageOptions()
         /// The connection string, so the ledger can scrub it out of an error message (never recorded itself).
         var connection: String
 
@@ -20,6 +23,7 @@ public final class LedgerListener: RunListener, @unchecked Sendable {
             dataset = config.dataset
             outputRoot = config.outputRoot
             configSha256 = config.sha256
+            storage = config.storage
             connection = config.source.connection
         }
 
@@ -49,7 +53,7 @@ public final class LedgerListener: RunListener, @unchecked Sendable {
         guard let finished = recorder.record(event) else { return }
         let record = Self.record(finished, identity: identity, host: Self.hostName, pid: getpid(), exitCode: exitCode)
         do {
-            let store = try DatasetStores.open(outputRoot: identity.outputRoot, dataset: identity.dataset)
+            let store = try DatasetStores.open(outputRoot: identity.outputRoot, dataset: identity.dataset, storage: identity.storage)
             try store.runLedger.append(record)
         } catch {
             warn("etl: warning: the run was not recorded in the run ledger of \(identity.dataset): \(error)")

@@ -107,7 +107,8 @@ public enum PipelineRunner {
         let staged = try store.stageVersion(runId: runId)
         do {
             let (sealed, quarantine, rowsProgress, lastCursor) = try extractTransformLoad(
-                source: source, after: after, window: revisit.window, config: config, options: options,
+                source: source, sql: source.sql(after: after), parameters: after.map { [$0] } ?? [], window: revisit.window,
+                config: config, options: options,
                 staged: staged, checkpoint: template, resume: resume, emit: emit, started: started)
             progress = rowsProgress
             // Rows found in the re-read window lie below the parent's cursor: the cursor never moves back.
@@ -155,8 +156,8 @@ public enum PipelineRunner {
 
     /// Streams the new rows through the parallel transform into the sink; returns the sealed shards, the quarantine
     /// summary, the counts, and the cursor of the last row read.
-    private static func extractTransformLoad(
-        source: PreparedSource, after: String?, window: PublishedWindow?, config: PipelineConfig, options: RunOptions,
+    static func extractTransformLoad(
+        source: PreparedSource, sql: String, parameters: [String?], window: PublishedWindow?, config: PipelineConfig, options: RunOptions,
         staged: any StagedVersion, checkpoint: RunCheckpoint, resume: RunCheckpoint?, emit: @escaping (RunEvent) -> Void,
         started: Date
     ) throws -> ([String: [MDSShardEntry]], DatasetManifest.QuarantineSummary, RunProgress, PostgresValue?) {
@@ -179,8 +180,7 @@ public enum PipelineRunner {
                                   checkpointEvery: config.shards.checkpointEvery, resuming: resume, listener: emit)
 
         // libpq blocks, so the source is read on a thread of its own while this thread writes shards.
-        let reader = SourceReader(connection: source.connection, sql: source.sql(after: after),
-                                  parameters: after.map { [$0] } ?? [], map: map)
+        let reader = SourceReader(connection: source.connection, sql: sql, parameters: parameters, map: map)
         reader.start()
         var lastReport = Date()
         do {
@@ -231,11 +231,13 @@ public enum PipelineRunner {
         /// The parent's cursor.to as a point (nil without parent).
         var top: CursorPoint?
         var window: PublishedWindow?
+        /// The versions whose rows.bin `window` was loaded from (a partitioned run's plan records them).
+        var publishedIn: [String] = []
         var notice: String?
     }
 
     /// Where this run starts reading (see RevisitPlan) and the already-published rows of the re-read window.
-    private static func planRevisit(store: any DatasetStore, parent: VersionBuilder.Parent?, source: PreparedSource) throws -> Revisit {
+    static func planRevisit(store: any DatasetStore, parent: VersionBuilder.Parent?, source: PreparedSource) throws -> Revisit {
         guard let parent, let to = parent.manifest.cursor.to else { return Revisit(after: parent?.manifest.cursor.to) }
         var history = [parent.manifest]
         for name in try store.versions().reversed() where VersionName.number(name)! < VersionName.number(parent.manifest.version)! {
@@ -256,7 +258,7 @@ public enum PipelineRunner {
         }
         let window = try PublishedWindow(files: files, after: after, top: top, cursorIndex: source.plan.cursorIndex,
                                          keyIndex: source.plan.keyIndex)
-        return Revisit(after: plan.after, top: top, window: window, notice: plan.notice)
+        return Revisit(after: plan.after, top: top, window: window, publishedIn: plan.publishedIn, notice: plan.notice)
     }
 
     static func describeColumns(_ plan: SamplePlan, config: PipelineConfig) -> [DatasetManifest.ColumnInfo] {
@@ -272,7 +274,7 @@ public enum PipelineRunner {
 
     /// A new version lists its parent's shards, so both must agree on columns and cursor; otherwise the user
     /// changed the pipeline in a way that needs a rebuild, and we say so rather than mix schemas.
-    private static func checkCompatible(parent: DatasetManifest, plan: SamplePlan, columns: [DatasetManifest.ColumnInfo],
+    static func checkCompatible(parent: DatasetManifest, plan: SamplePlan, columns: [DatasetManifest.ColumnInfo],
                                         config: PipelineConfig) throws(PipelineConfigError) {
         var issues = ConfigIssues()
         if parent.cursor.column != config.source.cursorColumn || parent.cursor.type != plan.cursorType {

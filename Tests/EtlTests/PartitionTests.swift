@@ -1,5 +1,6 @@
 import Foundation
 import MDS
+import Postgres
 import Testing
 
 /// Partitioned runs with the real binary: `etl plan`, N partitions as concurrent processes, `etl commit`. The version
@@ -187,5 +188,37 @@ import Testing
         let stale = try ws.etl("commit", "fb", "--run", "r")
         #expect(stale.status == 6 && stale.stderr.contains("planned on no version but the newest version is now v1"), "\(stale.output)")
         #expect(ws.versions("fb") == ["v1"])
+    }
+}
+
+/// Exactly once across a partitioned run while writers keep writing: a row whose id was taken before the plan but
+/// whose transaction commits later is published once — by a partition, if it commits before the partitions read, or
+/// by the next run, whose re-read window the plan's snapshot covers.
+@Suite struct PartitionExactlyOnceTests {
+    @Test(arguments: ["before the partitions read", "after the commit"])
+    func aRowCommittedLateIsPublishedOnce(when: String) throws {
+        let ws = try Workspace("partlate")
+        try ExactlyOnceTests.setUp(ws, cursor: "id")
+        try ws.sql("INSERT INTO $S.events (note) SELECT 'early ' || g FROM generate_series(1, 50) AS g")
+        #expect(try ws.etl("run", "fb").status == 0)
+
+        let a = try PostgresConnection(conninfo: "")
+        try a.execute("BEGIN")
+        try a.execute("INSERT INTO \(ws.schema).events (note) VALUES ('late A')")
+        try ws.sql("INSERT INTO $S.events (note) SELECT 'B ' || g FROM generate_series(1, 40) AS g")
+        try PartitionTests.plan(ws, runId: "r", count: 3)
+        if when == "before the partitions read" { try a.execute("COMMIT") }
+        try PartitionTests.runPartitions(ws, runId: "r", count: 3)
+        let committed = try ws.etl("commit", "fb", "--run", "r")
+        #expect(committed.status == 0, "\(committed.output)")
+        if when == "after the commit" { try a.execute("COMMIT") }
+
+        let next = try ws.etl("run", "fb")
+        #expect(next.status == 0, "\(next.output)")
+        let keys = try ExactlyOnceTests.publishedKeys(ws)
+        #expect(keys.sorted() == (try ExactlyOnceTests.tableKeys(ws)).sorted(), "every committed row (\(keys.count) published)")
+        #expect(Set(keys).count == keys.count, "no row twice")
+        let idle = try ws.etl("run", "fb")
+        #expect(idle.status == 0 && idle.stdout.contains("nothing new"), "\(idle.output)")
     }
 }

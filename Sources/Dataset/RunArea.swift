@@ -12,9 +12,10 @@ public struct RunPlan: Codable, Sendable, Equatable {
     public var runId: String
     public var dataset: String
     public var pipeline: DatasetManifest.PipelineInfo
-    /// The newest version when the plan was made (nil for a first or `--full` run): the commit refuses if it is no
-    /// longer the newest.
+    /// The version the run builds on (nil for a first or `--full` run).
     public var parent: String?
+    /// The newest version when the plan was made: the commit publishes only if it still is (compare-and-swap).
+    public var latest: String?
     public var partitions: Int
     /// What the committed version's manifest records as its cursor (from = the parent's cursor.to).
     public var cursor: DatasetManifest.CursorRange
@@ -32,17 +33,18 @@ public struct RunPlan: Codable, Sendable, Equatable {
     public var createdAt: String
 
     enum CodingKeys: String, CodingKey {
-        case format, runId = "run_id", dataset, pipeline, parent, partitions, cursor, columns, readAfter = "read_after"
+        case format, runId = "run_id", dataset, pipeline, parent, latest, partitions, cursor, columns, readAfter = "read_after"
         case readThrough = "read_through", publishedIn = "published_in", source, createdAt = "created_at"
     }
 
-    public init(runId: String, dataset: String, pipeline: DatasetManifest.PipelineInfo, parent: String?, partitions: Int,
+    public init(runId: String, dataset: String, pipeline: DatasetManifest.PipelineInfo, parent: String?, latest: String?, partitions: Int,
                 cursor: DatasetManifest.CursorRange, columns: [DatasetManifest.ColumnInfo], readAfter: String?, readThrough: String?, publishedIn: [String],
                 source: DatasetManifest.SourceSnapshotRecord, createdAt: String) {
         self.runId = runId
         self.dataset = dataset
         self.pipeline = pipeline
         self.parent = parent
+        self.latest = latest
         self.partitions = partitions
         self.cursor = cursor
         self.columns = columns

@@ -188,6 +188,15 @@ import Testing
         let stale = try ws.etl("commit", "fb", "--run", "r")
         #expect(stale.status == 6 && stale.stderr.contains("planned on no version but the newest version is now v1"), "\(stale.output)")
         #expect(ws.versions("fb") == ["v1"])
+
+        // A --full plan rebuilds everything as a version without parent, made against the newest version.
+        let full = try ws.etl("plan", "fb", "--partitions", "2", "--run-id", "full", "--full")
+        #expect(full.status == 0, "\(full.output)")
+        try PartitionTests.runPartitions(ws, runId: "full", count: 2)
+        let rebuilt = try ws.etl("commit", "fb", "--run", "full")
+        #expect(rebuilt.status == 0, "\(rebuilt.output)")
+        let v2 = try ws.manifest("fb", "v2")
+        #expect(v2.parent == nil && v2.counts.samples == 120 && v2.counts.newSamples == 120, "\(v2.counts)")
     }
 }
 

@@ -40,8 +40,9 @@ import Testing
         #expect(RunIdentifier.problem(made) == nil && made.count == 25, "\(made)")
     }
 
-    static func plan(partitions: Int = 3, parent: String? = "v2", sha: String = "abc") -> RunPlan {
+    static func plan(partitions: Int = 3, parent: String? = "v2", latest: String?? = nil, sha: String = "abc") -> RunPlan {
         RunPlan(runId: "r1", dataset: "d", pipeline: .init(name: "fb", path: "p.yaml", configSha256: sha), parent: parent,
+                latest: latest ?? parent,
                 partitions: partitions, cursor: .init(column: "id", type: "int8", from: "10", to: "20"), columns: [],
                 readAfter: "10", readThrough: "20", publishedIn: [],
                 source: .init(snapshot: "5:5:", xmin: 5, xmax: 5, takenAt: 0, oldestTransactionStart: 0, standby: false),
@@ -77,6 +78,9 @@ import Testing
         #expect(RunPlanCheck.parentProblem(plan: Self.plan(parent: nil), latest: nil) == nil)
         #expect(RunPlanCheck.parentProblem(plan: Self.plan(parent: nil), latest: "v1") != nil)
         #expect(RunPlanCheck.parentProblem(plan: plan, latest: "v3")!.category == .locked)
+        // A --full plan has no parent but is still made against the newest version.
+        #expect(RunPlanCheck.parentProblem(plan: Self.plan(parent: nil, latest: "v2"), latest: "v2") == nil)
+        #expect(RunPlanCheck.parentProblem(plan: Self.plan(parent: nil, latest: "v2"), latest: "v3") != nil)
         #expect(RunPlanCheck.configProblem(plan: plan, configSha256: "abc") == nil)
         #expect(RunPlanCheck.configProblem(plan: plan, configSha256: "abd")?.category == .config)
     }

@@ -102,7 +102,7 @@ public enum PartitionCommitter {
             try store.assemble(built, into: staged)
             try QualityGates.check(config, built: built, progress: progress, staged: staged)
             TestHooks.pause(at: .beforeCommit)
-            try staged.commit(as: version, expectedLatest: plan.parent)
+            try staged.commit(as: version, expectedLatest: plan.latest)
             // Published: the version holds the shards now, so the partitions' copies go (the records stay).
             store.removePartitionOutput(runId: plan.runId)
             progress.elapsedSeconds = Date().timeIntervalSince(started)
@@ -116,7 +116,7 @@ public enum PartitionCommitter {
 
     /// The version this plan's commit published, if any: only versions after the plan's parent can be it.
     static func publishedVersion(of plan: RunPlan, in store: any DatasetStore) throws -> String? {
-        let parentNumber = plan.parent.flatMap(VersionName.number) ?? 0
+        let parentNumber = plan.latest.flatMap(VersionName.number) ?? 0
         let later = try store.versions().filter { (VersionName.number($0) ?? 0) > parentNumber }
         return RunPlanCheck.publishedVersion(runId: plan.runId, manifests: try later.map { name throws(DatasetError) in try store.manifest(of: name) })
     }

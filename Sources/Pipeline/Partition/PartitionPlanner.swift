@@ -47,7 +47,7 @@ public enum PartitionPlanner {
 
         let plan = RunPlan(
             runId: runId, dataset: config.dataset,
-            pipeline: .init(name: config.name, path: config.path, configSha256: config.sha256), parent: parentName,
+            pipeline: .init(name: config.name, path: config.path, configSha256: config.sha256), parent: parentName, latest: latest,
             partitions: partitions,
             cursor: .init(column: config.source.cursorColumn, type: type, from: cursorFrom, to: cursorTo,
                           revisitFrom: revisit.after != cursorFrom ? revisit.after : nil),

@@ -11,11 +11,11 @@ public enum RunPlanCheck {
         return .configChanged(runId: plan.runId, planned: plan.pipeline.configSha256, now: configSha256)
     }
 
-    /// A plan builds on the version that was newest when it was made; a version published since (by another run or
-    /// plan) makes its range stale.
+    /// A plan is made against the newest version (its parent, or for `--full` the version it replaces as newest); a
+    /// version published since (by another run or plan) makes its range stale.
     public static func parentProblem(plan: RunPlan, latest: String?) -> PartitionError? {
-        guard latest != plan.parent else { return nil }
-        return .parentMoved(runId: plan.runId, planned: plan.parent, latest: latest)
+        guard latest != plan.latest else { return nil }
+        return .parentMoved(runId: plan.runId, planned: plan.latest, latest: latest)
     }
 
     /// Partitions without a completion record of this plan, in order. A record of another plan (same run id, other

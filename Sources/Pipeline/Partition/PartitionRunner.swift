@@ -54,7 +54,13 @@ public enum PartitionRunner {
         }
         // A snapshot of its own, later than the plan's: a superset of what the plan saw within the range.
         _ = try SourceSnapshot.begin(on: source.connection)
-        let window = try publishedWindow(plan: plan, parent: parent, store: store, source: source)
+        // The re-read window as a single run finds it (the same rule over the same versions), so it must be the plan's:
+        // if it is not, versions before the parent changed since the plan (gc, forget) and the plan is stale.
+        let revisit = try PipelineRunner.planRevisit(store: store, parent: parent, source: source)
+        guard revisit.after == plan.readAfter, revisit.publishedIn == plan.publishedIn else {
+            throw PartitionError.historyChanged(runId: runId)
+        }
+        let window = revisit.window
         let sql = source.query.partitionSQL(
             selecting: source.plan.selectedColumns, cursorType: source.plan.cursorType,
             afterLiteral: try plan.readAfter.map { value throws(PostgresError) in try source.connection.escapeLiteral(value) },
@@ -87,21 +93,5 @@ public enum PartitionRunner {
             staged.discard()
             throw error
         }
-    }
-
-    /// The rows of the re-read window that versions already hold, from the rows.bin of the versions the plan named.
-    private static func publishedWindow(plan: RunPlan, parent: VersionBuilder.Parent?, store: any RunArea,
-                                        source: PreparedSource) throws -> PublishedWindow? {
-        guard let parent, let to = parent.manifest.cursor.to, !plan.publishedIn.isEmpty else { return nil }
-        let type = source.plan.cursorType
-        guard let top = try SourceSnapshot.point(to, type: type, on: source.connection) else { return nil }
-        let after = try plan.readAfter.flatMap { try SourceSnapshot.point($0, type: type, on: source.connection) }
-        var files: [String] = []
-        for version in plan.publishedIn {
-            let manifest = version == parent.manifest.version ? parent.manifest : try store.manifest(of: version)
-            guard let rowsFile = manifest.rowsFile, let directory = store.localDirectory(of: version) else { continue }
-            files.append("\(directory)/\(rowsFile)")
-        }
-        return try PublishedWindow(files: files, after: after, top: top, cursorIndex: source.plan.cursorIndex, keyIndex: source.plan.keyIndex)
     }
 }

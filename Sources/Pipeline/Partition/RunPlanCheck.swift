@@ -39,6 +39,7 @@ public enum PartitionError: Error, Equatable, CategorizedFailure, CustomStringCo
     case configChanged(runId: String, planned: String, now: String)
     case parentMoved(runId: String, planned: String?, latest: String?)
     case incomplete(runId: String, missing: [Int], of: Int, pipeline: String)
+    case historyChanged(runId: String)
     case invalidPartition(String)
     case unsupportedStore(String)
 
@@ -46,7 +47,7 @@ public enum PartitionError: Error, Equatable, CategorizedFailure, CustomStringCo
         switch self {
         case .configChanged, .invalidPartition, .unsupportedStore: .config
         // Like a held lock: nothing is wrong with the input; the run is still going, or another run went first.
-        case .parentMoved, .incomplete: .locked
+        case .parentMoved, .incomplete, .historyChanged: .locked
         }
     }
 
@@ -68,6 +69,8 @@ public enum PartitionError: Error, Equatable, CategorizedFailure, CustomStringCo
                 + "\(missing.count == 1 ? "has" : "have") not finished; nothing was published. Rerun "
                 + missing.prefix(3).map { "`etl run \(pipeline) --run \(runId) --partition \($0)/\(count)`" }.joined(separator: ", ")
                 + (missing.count > 3 ? ", …" : "") + " and commit again"
+        case .historyChanged(let runId):
+            "the versions run \(runId) re-reads below its parent's cursor changed since it was planned (etl gc or forget?); plan a new run"
         case .invalidPartition(let text):
             text
         case .unsupportedStore(let location):

@@ -198,6 +198,28 @@ import Testing
         let v2 = try ws.manifest("fb", "v2")
         #expect(v2.parent == nil && v2.counts.samples == 120 && v2.counts.newSamples == 120, "\(v2.counts)")
     }
+
+    /// Pipelines that look rows up in keys.idx (replace by key, dedupe by value) are refused by `etl plan` as a config
+    /// error naming the key and why, before any plan is written; the same file runs fine as a single `etl run`.
+    @Test func planRefusesChangeColumnAndDedupePipelines() throws {
+        let ws = try Workspace("partkeyed")
+        try seedFeedback(ws, count: 30)
+        let replacing = Self.pipeline.replacingOccurrences(of: "  cursor_column: id\n", with: "  change_column: created_at\n")
+        let deduping = Self.pipeline + "\ndedupe: {column: label}\n"
+        for (text, key) in [(replacing, "source.change_column 'created_at'"), (deduping, "dedupe.column 'label'")] {
+            try ws.writePipeline("fb", text)
+            let planned = try ws.etl("plan", "fb", "--partitions", "2", "--run-id", "k")
+            #expect(planned.status == 2, "\(planned.output)")
+            #expect(planned.stderr.contains("fb.yaml:") && planned.stderr.contains("\(key): partitioned runs (etl plan) do not support"),
+                    "\(planned.stderr)")
+            #expect(planned.stderr.contains("Use a single `etl run`"), "\(planned.stderr)")
+            let partition = try ws.etl("run", "fb", "--run", "k", "--partition", "0/2")
+            #expect(partition.status == 2 && partition.stderr.contains("\(key): partitioned runs"), "\(partition.output)")
+            #expect(ws.versions("fb").isEmpty)
+        }
+        #expect(try ws.etl("run", "fb").status == 0)
+        #expect(ws.versions("fb") == ["v1"])
+    }
 }
 
 /// Exactly once across a partitioned run while writers keep writing: a row whose id was taken before the plan but

@@ -20,6 +20,7 @@ public enum PartitionCommitter {
         let emit: (RunEvent) -> Void = { event in for listener in options.listeners { listener.handle(event) } }
         let started = Date()
         if let problem = RunIdentifier.problem(runId) { throw PartitionError.invalidPartition(problem) }
+        if let problem = RunPlanCheck.keyIndexProblem(config) { throw problem }
         let store = try PartitionPlanner.runArea(config)
         let lock = TestHooks.skipLock ? nil : try store.lock(runId: runId)
         defer { withExtendedLifetime(lock) {} }

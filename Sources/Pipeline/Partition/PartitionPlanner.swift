@@ -17,6 +17,7 @@ public enum PartitionPlanner {
     public static func plan(_ config: PipelineConfig, partitions: Int, runId requested: String?, full: Bool,
                             emit: (RunEvent) -> Void = { _ in }) throws -> Outcome {
         do { try PartitionSpec.checkCount(partitions) } catch { throw PartitionError.invalidPartition(error.description) }
+        if let problem = RunPlanCheck.keyIndexProblem(config) { throw problem }
         let runId = requested ?? RunIdentifier.make()
         if let problem = RunIdentifier.problem(runId) { throw PartitionError.invalidPartition(problem) }
         let store = try runArea(config)

@@ -20,6 +20,7 @@ public enum PartitionRunner {
         let emit: (RunEvent) -> Void = { event in for listener in options.listeners { listener.handle(event) } }
         let started = Date()
         if let problem = RunIdentifier.problem(runId) { throw PartitionError.invalidPartition(problem) }
+        if let problem = RunPlanCheck.keyIndexProblem(config) { throw problem }
         let store = try PartitionPlanner.runArea(config)
         let plan = try store.plan(ofRun: runId)
         let spec: PartitionSpec

@@ -11,6 +11,26 @@ public enum RunPlanCheck {
         return .configChanged(runId: plan.runId, planned: plan.pipeline.configSha256, now: configSha256)
     }
 
+    /// Pipelines that look rows up in the lineage's key index (keys.idx) cannot be partitioned yet: replacing a row
+    /// (`source.change_column`) and dropping a value already published (`dedupe:`) both need the one index every row
+    /// of the version is checked against, and each partition would only see its own rows — two partitions could write
+    /// the same value, and the committed version would have no keys.idx. Refused at plan time (and again by
+    /// `run --partition` and `commit`, in case a plan predates this check), with what to do instead.
+    public static func keyIndexProblem(_ config: PipelineConfig) -> PipelineConfigError? {
+        var issues = ConfigIssues()
+        if let change = config.source.changeColumn {
+            issues.add("source.change_column '\(change)': partitioned runs (etl plan) do not support replacing changed rows yet; "
+                       + "each partition would look up only its own rows and the version would get no key index (keys.idx). "
+                       + "Use a single `etl run` for this pipeline", at: config.source.cursorLocation)
+        }
+        if let dedupe = config.dedupe {
+            issues.add("dedupe.column '\(dedupe.column)': partitioned runs (etl plan) do not support dedupe yet; two partitions "
+                       + "could each write the same value, and per-partition key indexes (keys.idx) are not merged. "
+                       + "Use a single `etl run` for this pipeline", at: dedupe.location)
+        }
+        return issues.isEmpty ? nil : PipelineConfigError(issues: issues.all)
+    }
+
     /// A plan is made against the newest version (its parent, or for `--full` the version it replaces as newest); a
     /// version published since (by another run or plan) makes its range stale.
     public static func parentProblem(plan: RunPlan, latest: String?) -> PartitionError? {

@@ -226,6 +226,35 @@ import Testing
 /// whose transaction commits later is published once — by a partition, if it commits before the partitions read, or
 /// by the next run, whose re-read window the plan's snapshot covers.
 @Suite struct PartitionExactlyOnceTests {
+    /// Partitions look at their share of the re-read window keys only, as a single run does: the 100 rows of 4 KB that
+    /// v2 holds are not fetched again, only the late row is (the commit's ledger line sums what the partitions fetched).
+    @Test func partitionsFetchThePayloadOfUnpublishedWindowRowsOnly() throws {
+        let ws = try Workspace("partwindow")
+        try ExactlyOnceTests.setUp(ws, cursor: "id")
+        try ws.sql("INSERT INTO $S.events (note) VALUES ('first')")
+        #expect(try ws.etl("run", "fb").status == 0)
+        let late = try PostgresConnection(conninfo: "")
+        try late.execute("BEGIN")
+        try late.execute("INSERT INTO \(ws.schema).events (note) VALUES (repeat('A', 4000))")
+        usleep(20_000)
+        try ws.sql("INSERT INTO $S.events (note) SELECT repeat('b', 4000) FROM generate_series(1, 100)")
+        #expect(try ws.etl("run", "fb").status == 0)
+        try late.execute("COMMIT")
+
+        try PartitionTests.plan(ws, runId: "w", count: 3)
+        try PartitionTests.runPartitions(ws, runId: "w", count: 3)
+        let committed = try ws.etl("commit", "fb", "--run", "w")
+        #expect(committed.status == 0, "\(committed.output)")
+        let v3 = try ws.manifest("fb", "v3")
+        #expect(v3.counts.newSamples == 1, "the late row, found below v2's cursor")
+        let record = try #require(try OpsKillTests.lastLedgerRecord(ws))
+        let fetched = try #require(record["rows_fetched"] as? Int), bytes = try #require(record["bytes_fetched"] as? Int)
+        #expect(fetched == 1, "only the late row is fetched in full, not the 100 rows v2 holds")
+        #expect(bytes < 4000 + 101 * 64, "\(bytes) bytes fetched")
+        let keys = try ExactlyOnceTests.publishedKeys(ws)
+        #expect(keys.sorted() == (try ExactlyOnceTests.tableKeys(ws)).sorted() && Set(keys).count == keys.count, "every committed row, once")
+    }
+
     @Test(arguments: ["before the partitions read", "after the commit"])
     func aRowCommittedLateIsPublishedOnce(when: String) throws {
         let ws = try Workspace("partlate")

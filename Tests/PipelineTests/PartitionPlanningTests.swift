@@ -99,5 +99,10 @@ import Testing
         let whole = query.partitionSQL(selecting: ["id"], cursorType: "int8", afterLiteral: nil, throughLiteral: "'20'", partition: 0, of: 1)
         #expect(!whole.contains("hashtextextended") && !whole.contains(" > "))
         #expect(query.maxCursorSQL(after: "int8").hasSuffix("AND etl_source.\"id\" > $1::int8"))
+        // A partition's keys-only look at the re-read window: the same bounds, its hash only.
+        let keys = query.windowSQL(selecting: [], cursorType: "int8", fromStart: false, keysOnly: true, partition: (index: 2, count: 8))
+        #expect(keys.contains("etl_source.\"id\" <= $2::int8 AND ((COALESCE(hashtextextended((etl_source.\"k\")::text, 0), 0) % 8 + 8) % 8) = 2\nORDER BY"), "\(keys)")
+        let single = query.windowSQL(selecting: [], cursorType: "int8", fromStart: false, keysOnly: true, partition: (index: 0, count: 1))
+        #expect(single == query.windowSQL(selecting: [], cursorType: "int8", fromStart: false, keysOnly: true))
     }
 }

@@ -58,6 +58,8 @@ public enum PartitionCommitter {
             progress.quarantined += record.quarantined
             progress.alreadyPublished += record.alreadyPublished
             progress.sourceBytes += record.sourceBytes
+            progress.rowsFetched += record.rowsFetched ?? 0
+            progress.bytesFetched += record.bytesFetched ?? 0
             progress.shardsSealed += record.sealed.values.reduce(0) { $0 + $1.count }
         }
         guard progress.rowsRead > 0 else {

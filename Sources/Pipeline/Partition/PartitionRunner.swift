@@ -62,10 +62,6 @@ public enum PartitionRunner {
             throw PartitionError.historyChanged(runId: runId)
         }
         let window = revisit.window
-        let sql = source.query.partitionSQL(
-            selecting: source.plan.selectedColumns, cursorType: source.plan.cursorType,
-            afterLiteral: try plan.readAfter.map { value throws(PostgresError) in try source.connection.escapeLiteral(value) },
-            throughLiteral: try source.connection.escapeLiteral(through), partition: spec.index, of: spec.count)
         emit(.planned(estimatedRows: nil))
         let template = RunCheckpoint(
             runId: runId, dataset: config.dataset, parent: plan.parent, configSha256: config.sha256, revisitAfter: plan.readAfter,
@@ -73,9 +69,12 @@ public enum PartitionRunner {
             sealed: [:], quarantineBytes: 0, quarantineByReason: [:], rowsFileBytes: 0, rowsFileCount: 0)
         let staged = try store.stagePartition(spec.index, runId: runId, attempt: attempt)
         do {
+            // As a single run reads: the partition's share of the re-read window looked at keys only, then the rows of
+            // keys no version holds, then its rows above the window (the range's end and the hash in every statement).
+            let reads = try RevisitReads.plan(source: source, after: plan.readAfter, top: plan.cursor.from, window: window,
+                                              partition: .init(index: spec.index, count: spec.count, through: through))
             let (sealed, quarantine, progress, _) = try PipelineRunner.extractTransformLoad(
-                source: source, reads: RevisitReads(statements: [.init(sql: sql, parameters: [])]), window: window, config: config,
-                options: options, staged: staged, checkpoint: template, resume: nil, lineage: nil, emit: emit, started: started)
+                source: source, reads: reads, window: window, config: config, options: options, staged: staged, checkpoint: template, resume: nil, lineage: nil, emit: emit, started: started)
             try SourceSnapshot.finish(on: source.connection)
             // Checkpoints resume a single run; a partition is redone whole, so its checkpoint is not part of its output.
             FileSystem.removeIfPresent("\(staged.workDirectory)/\(RunCheckpoint.fileName)")
@@ -85,6 +84,8 @@ public enum PartitionRunner {
             record.quarantined = progress.quarantined
             record.alreadyPublished = progress.alreadyPublished
             record.sourceBytes = progress.sourceBytes
+            record.rowsFetched = progress.rowsFetched
+            record.bytesFetched = progress.bytesFetched
             record.quarantine = quarantine
             record.rowsFile = PublishedRowsFile.fileName
             record.finishedAt = ISO8601DateFormatter.withFractionalSeconds.string(from: Date())

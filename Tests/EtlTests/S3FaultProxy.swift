@@ -12,7 +12,8 @@ final class S3FaultProxy {
     struct Rule: Encodable {
         enum Kind: String, Encodable { case putObject = "PutObject", uploadPart = "UploadPart",
                                            completeMultipartUpload = "CompleteMultipartUpload", copyObject = "CopyObject", any }
-        enum Action: String, Encodable { case slowDown = "503", internalError = "500", reset }
+        /// `resetAfterForwarding`: the server acts on the request, the client never gets the response.
+        enum Action: String, Encodable { case slowDown = "503", internalError = "500", reset, resetAfterForwarding = "reset_after" }
         var kind: Kind
         var keyContains: String?
         /// Matching requests let through before the rule fires.

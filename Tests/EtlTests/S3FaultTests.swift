@@ -135,11 +135,13 @@ import Testing
             .init(kind: .uploadPart, after: 1, count: 1, action: .reset),
             .init(kind: .uploadPart, after: 2, count: 1, action: .internalError),
             .init(kind: .completeMultipartUpload, count: 1, action: .slowDown),
+            // Then the completion done by the server but its response lost: the retry finds the upload gone.
+            .init(kind: .completeMultipartUpload, after: 1, count: 1, action: .resetAfterForwarding),
         ])
         try ws.writePipeline("fb", Self.pipeline(s3, name: "fb", endpoint: proxy.endpoint, yaml: Self.bigPipeline))
         let run = try ws.etl("run", "fb", environment: environment)
         #expect(run.status == 0, "\(run.output)")
-        #expect(proxy.faults("UploadPart") == 3 && proxy.faults("CompleteMultipartUpload") == 1,
+        #expect(proxy.faults("UploadPart") == 3 && proxy.faults("CompleteMultipartUpload") == 2,
                 "\(proxy.requests().filter { $0.fault != nil }.map { "\($0.kind) \($0.fault ?? "")" })")
         #expect(proxy.requests().filter { $0.kind == "CreateMultipartUpload" }.count == 1, "the shard went up as one multipart upload")
         let store = s3.store("fb")

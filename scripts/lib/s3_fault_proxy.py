@@ -3,7 +3,8 @@
 
 It forwards every request to the upstream server unchanged (the Host header too, so a SigV4 signature stays what the
 client computed) except those a rule of the control file picks, which it answers with 503 SlowDown or 500
-InternalError, or whose connection it resets (RST) after reading the request.
+InternalError, or whose connection it resets (RST) after reading the request, or after forwarding it (the server
+acted, the client never hears: a lost response).
 
     s3_fault_proxy.py --upstream http://127.0.0.1:PORT --control FILE --port-file FILE [--log FILE] [--lifetime S]
 
@@ -12,8 +13,9 @@ The control file is JSON, re-read whenever it changes (and then the rules' count
     {"rules": [{"kind": "PutObject", "key_contains": "/v1/", "after": 2, "count": 3, "action": "503"}]}
 
 kind: PutObject | UploadPart | CompleteMultipartUpload | CreateMultipartUpload | CopyObject | any;
-key_contains: optional substring of the path; after: matching requests let through before the rule fires (default 0);
-count: how many it fails (absent or null: all from then on); action: 503 | 500 | reset. The first rule that matches
+key_contains: optional substring of the path; after: how many matching requests (whatever other rules did to them)
+come before the rule fires (default 0);
+count: how many it fails (absent or null: all from then on); action: 503 | 500 | reset | reset_after. The first rule that matches
 and fires decides. Every request is logged as one JSON line to --log: {"kind", "path", "fault"} (fault null when
 forwarded), so a test can assert that the faults really happened.
 
@@ -74,15 +76,15 @@ class Rules:
                     continue
                 if rule.get("key_contains") and rule["key_contains"] not in path:
                     continue
+                # Every matching rule counts the request, whichever fires: `after` is in requests of its kind.
                 rule["seen"] += 1
-                if rule["seen"] <= rule.get("after", 0):
+                if fault is not None or rule["seen"] <= rule.get("after", 0):
                     continue
                 count = rule.get("count")
                 if count is not None and rule["fired"] >= count:
                     continue
                 rule["fired"] += 1
                 fault = str(rule.get("action", "503"))
-                break
             if self.log_path:
                 with open(self.log_path, "a") as f:
                     f.write(json.dumps({"kind": kind, "path": path, "fault": fault}) + "\n")
@@ -141,14 +143,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self):
         kind = request_kind(self.command, self.path, self.headers)
         fault = self.server.rules.decide(kind, self.path)
+        if fault == "reset_after":
+            self._forward(lose_response=True)
+            return
         if fault is not None:
             for _ in self._body_chunks():
                 pass
             if fault == "reset":
-                # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.close_connection = True
-                self.connection.close()
+                self._reset()
                 return
             status, code, message = ERRORS.get(fault, ERRORS["503"])
             body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
@@ -164,7 +166,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self._forward()
 
-    def _forward(self):
+    def _reset(self):
+        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def _forward(self, lose_response=False):
         upstream = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port, timeout=SOCKET_TIMEOUT)
         try:
             upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -177,6 +185,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for data in self._body_chunks():
                 upstream.send(data)
             response = upstream.getresponse()
+            if lose_response:
+                response.read()
+                self._reset()
+                return
             headers = [(n, v) for n, v in response.getheaders()
                        if n.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length", "server", "date")]
             length = response.getheader("Content-Length")

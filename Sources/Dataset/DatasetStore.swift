@@ -255,7 +255,11 @@ public enum DatasetStores {
         do { configuration = try S3Configuration.resolve(storage) } catch {
             throw DatasetError(.invalidLocation, path: outputRoot, error.message)
         }
-        return (root, S3Client(configuration: configuration))
+        // Tests make multipart uploads happen with small shards (S3's smallest part, 5 MiB, is still the floor).
+        let environment = ProcessInfo.processInfo.environment
+        let threshold = environment["ETL_TEST_S3_MULTIPART_THRESHOLD"].flatMap { Int($0) } ?? 64 << 20
+        let partSize = environment["ETL_TEST_S3_PART_SIZE"].flatMap { Int($0) } ?? 16 << 20
+        return (root, S3Client(configuration: configuration, multipartThreshold: threshold, partSize: partSize))
     }
 
     /// `s3` for `s3://bucket/prefix`; nil for a path (including `./a:b` and Windows-less relative names).

@@ -239,7 +239,8 @@ public final class S3Client: Sendable {
         default: kind = .invalidRequest
         }
         let what = [code, message].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-        let text = "\(method) \(location): HTTP \(status)\(what.isEmpty ? "" : " \(what)")"
+        // The endpoint names the object store (the location names only the bucket and key), as for network failures.
+        let text = "\(method) \(location): HTTP \(status)\(what.isEmpty ? "" : " \(what)") (at \(configuration.endpoint))"
         return ObjectStorageError(kind, location: location, redaction.apply(text), httpStatus: status, serverCode: code)
     }
 

@@ -77,11 +77,15 @@ public struct PartitionCompletion: Codable, Sendable, Equatable {
     /// The attempt's rows.bin (every (cursor, key) it consumed), nil when it read nothing.
     public var rowsFile: String?
     public var finishedAt: String
+    /// What the partition fetched from the source (rows, approximate decoded bytes): the rows of its re-read window a
+    /// version holds are looked at keys only. Summed into the commit's ledger line; nil in records of older etl.
+    public var rowsFetched: Int?
+    public var bytesFetched: Int?
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", partition, partitions, configSha256 = "config_sha256", attempt, sealed, rowsRead = "rows_read"
         case samplesWritten = "samples_written", quarantined, alreadyPublished = "already_published", sourceBytes = "source_bytes"
-        case quarantine, rowsFile = "rows_file", finishedAt = "finished_at"
+        case quarantine, rowsFile = "rows_file", finishedAt = "finished_at", rowsFetched = "rows_fetched", bytesFetched = "bytes_fetched"
     }
 
     public init(runId: String, partition: Int, partitions: Int, configSha256: String, attempt: String,

@@ -19,7 +19,7 @@ struct Etl: ParsableCommand {
         version: "0.2.0",
         subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, InspectCommand.self, StatusCommand.self,
                       DatasetsCommand.self, VerifyCommand.self, DiffCommand.self, HeadCommand.self, PinCommand.self,
-                      UnpinCommand.self, GcCommand.self, ForgetCommand.self, ReportCommand.self])
+                      UnpinCommand.self, GcCommand.self, ForgetCommand.self, ReportCommand.self, PlanCommand.self, CommitCommand.self])
 
     static func main() {
         // Past a file-size limit, writes must fail with EFBIG (reported, exit 5) instead of the default SIGXFSZ

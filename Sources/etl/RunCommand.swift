@@ -43,7 +43,16 @@ struct RunCommand: ParsableCommand {
             help: ArgumentHelp("Write the run's figures here in Prometheus text format at its end, success or failure (for node_exporter's textfile collector; replaced atomically).", valueName: "path"))
     var metricsFile: String?
 
+    @Option(name: .customLong("run"), help: "Run one partition of a run planned with etl plan, instead of a whole run.")
+    var runId: String?
+
+    @Option(help: ArgumentHelp("Which partition of --run: i/N or i, counting from 0 (default: $JOB_COMPLETION_INDEX, which a Kubernetes Indexed Job sets).", valueName: "i/N"))
+    var partition: String?
+
     func validate() throws {
+        if partition != nil && runId == nil { throw ValidationError("--partition needs --run <id> (the id etl plan printed)") }
+        if runId != nil && full { throw ValidationError("--full is chosen when planning: etl plan --full") }
+        if let runId, let problem = RunIdentifier.problem(runId) { throw ValidationError(problem) }
         if let workers, !(1...256).contains(workers) {
             throw ValidationError("--workers must be between 1 and 256")
         }
@@ -82,15 +91,22 @@ struct RunCommand: ParsableCommand {
         } else {
             listeners.append(ConsoleListener(quiet: quiet))
         }
-        listeners.append(LedgerListener(.init(config), exitCode: exitCode, warn: warn))
-        if let ledger = config.ledger {
-            listeners.append(PostgresLedgerListener(ledger, identity: .init(config), exitCode: exitCode, warn: warn))
+        // A partition is not a run of the dataset: the ledgers record the commit that publishes the partitions.
+        if runId == nil {
+            listeners.append(LedgerListener(.init(config), exitCode: exitCode, warn: warn))
+            if let ledger = config.ledger {
+                listeners.append(PostgresLedgerListener(ledger, identity: .init(config), exitCode: exitCode, warn: warn))
+            }
         }
         if let metricsFile {
             listeners.append(MetricsListener(path: metricsFile, pipeline: config.name, dataset: config.dataset, exitCode: exitCode, warn: warn))
         }
 
         let options = RunOptions(full: full, workers: workers, listeners: listeners, progressInterval: progressInterval)
+        if let runId {
+            try runPartition(config, runId: runId, options: options)
+            return
+        }
         let outcome: RunOutcome
         do { outcome = try PipelineRunner.run(config, options: options) } catch {
             // In JSON mode the run.finished record already says what failed; a second, plain line would break parsers.
@@ -101,7 +117,24 @@ struct RunCommand: ParsableCommand {
         case .nothingNew(let latest):
             if !quiet { print("\(config.dataset): nothing new since \(latest ?? "the start"); no version published") }
         case .published(let manifest):
-            if !quiet { print(summary(manifest, root: config.outputRoot)) }
+            if !quiet { print(Self.summary(manifest, root: config.outputRoot)) }
+        }
+    }
+
+    /// One partition of a planned run (PartitionRunner): its output waits in the run area for `etl commit`.
+    private func runPartition(_ config: PipelineConfig, runId: String, options: RunOptions) throws {
+        let outcome: PartitionRunner.Outcome
+        do {
+            outcome = try PartitionRunner.run(config, runId: runId, partition: partition,
+                                              environment: ProcessInfo.processInfo.environment, options: options)
+        } catch { throw fail(error, context: "run \(config.name) --run \(runId)") }
+        guard !quiet else { return }
+        switch outcome {
+        case .completed(let record):
+            print("\(config.dataset) run \(runId): partition \(record.partition)/\(record.partitions) done: \(record.rowsRead) rows read, "
+                  + "\(record.samplesWritten) samples, \(record.quarantined) quarantined; publish with `etl commit \(pipeline.pipeline) --run \(runId)` once every partition is done")
+        case .alreadyPublished(_, let version):
+            print("\(config.dataset) run \(runId) is already published as \(version); nothing to do")
         }
     }
 
@@ -118,7 +151,7 @@ struct RunCommand: ParsableCommand {
         return Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 80
     }
 
-    private func summary(_ manifest: DatasetManifest, root: String) -> String {
+    static func summary(_ manifest: DatasetManifest, root: String) -> String {
         let splits = manifest.splits.keys.sorted().map { "\($0) +\(manifest.splits[$0]!.newSamples)" }.joined(separator: ", ")
         let parent = manifest.parent.map { " (parent \($0))" } ?? " (full build)"
         var text = "published \(manifest.dataset)/\(manifest.version)\(parent): \(manifest.counts.newSamples) new samples [\(splits)], \(manifest.counts.samples) in all"

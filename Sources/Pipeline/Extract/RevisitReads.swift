@@ -13,18 +13,44 @@ struct RevisitReads {
     /// What the keys-only look fetched (approximate decoded bytes).
     var keyBytes = 0
 
+    /// One partition of a planned run: the rows up to `through` (the plan's read_through) whose key hashes to `index`.
+    struct Partition {
+        var index: Int
+        var count: Int
+        var through: String
+    }
+
     /// `after`: where the run reads from; `top` and `window`: the parent's cursor.to and the published rows below it.
-    static func plan(source: PreparedSource, after: String?, top: String?, window: PublishedWindow?) throws -> RevisitReads {
-        let everything = RevisitReads(statements: [.init(sql: source.sql(after: after), parameters: after.map { [$0] } ?? [])])
-        guard let window, let top else { return everything }
+    /// `partition`: a partition's reads, the same looks restricted to its share of the plan's range.
+    static func plan(source: PreparedSource, after: String?, top: String?, window: PublishedWindow?,
+                     partition: Partition? = nil) throws -> RevisitReads {
         let type = source.plan.cursorType
+        // Everything after `from` (to the partition's end): without a window, or for the rows above it.
+        func rest(after from: String?) throws -> SourceReader.Statement {
+            guard let partition else { return .init(sql: source.sql(after: from), parameters: from.map { [$0] } ?? []) }
+            return .init(sql: source.query.partitionSQL(
+                selecting: source.plan.selectedColumns, cursorType: type,
+                afterLiteral: try from.map { value throws(PostgresError) in try source.connection.escapeLiteral(value) },
+                throughLiteral: try source.connection.escapeLiteral(partition.through), partition: partition.index, of: partition.count),
+                parameters: [])
+        }
+        let everything = RevisitReads(statements: [try rest(after: after)])
+        guard let window, var top else { return everything }
         // A resumed run may start at or above the window's top already.
         if let after, let point = try SourceSnapshot.point(after, type: type, on: source.connection), point >= window.top {
             return everything
         }
+        // A partition reads no further than the plan's range, which may end inside the window.
+        var above = true
+        if let partition, let through = try SourceSnapshot.point(partition.through, type: type, on: source.connection),
+           through <= window.top {
+            top = partition.through
+            above = false
+        }
+        let scope = partition.map { (index: $0.index, count: $0.count) }
         let bounds: [String?] = (after.map { [$0] } ?? []) + [top]
         let keys = try source.connection.query(
-            source.query.windowSQL(selecting: [], cursorType: type, fromStart: after == nil, keysOnly: true), bounds)
+            source.query.windowSQL(selecting: [], cursorType: type, fromStart: after == nil, keysOnly: true, partition: scope), bounds)
         var reads = RevisitReads(statements: [])
         var unpublished: [String] = []
         for row in keys.rows {
@@ -43,7 +69,7 @@ struct RevisitReads {
                 sql: source.query.windowSQL(selecting: source.plan.selectedColumns, cursorType: type, fromStart: after == nil, keysOnly: false),
                 parameters: bounds + [postgresTextArray(unpublished)]))
         }
-        reads.statements.append(.init(sql: source.sql(after: top), parameters: [top]))
+        if above { reads.statements.append(try rest(after: top)) }
         return reads
     }
 }

@@ -26,7 +26,9 @@ struct SourceQuery {
     /// The rows of a re-read window: cursor in ($1, $2] (in [start, $1] when `fromStart`), in the stable order.
     /// `keysOnly`: just (cursor, key, key::text), no payload; else the `columns` of the rows whose key::text is in the
     /// text array bound last ($3, or $2 when `fromStart`).
-    func windowSQL(selecting columns: [String], cursorType: String, fromStart: Bool, keysOnly: Bool) -> String {
+    /// `partition` (i, N): only the rows whose key hashes to i (a partitioned run's share, see PartitionHash).
+    func windowSQL(selecting columns: [String], cursorType: String, fromStart: Bool, keysOnly: Bool,
+                   partition: (index: Int, count: Int)? = nil) -> String {
         let cursor = "etl_source.\(quoteIdentifier(cursorColumn))", key = "etl_source.\(quoteIdentifier(keyColumn))"
         let list = keysOnly ? "\(cursor), \(key), \(key)::text" : columns.map { "etl_source.\(quoteIdentifier($0))" }.joined(separator: ", ")
         var sql = "SELECT \(list) FROM (\n\(userQuery)\n) AS etl_source\nWHERE \(cursor) IS NOT NULL"
@@ -37,6 +39,7 @@ struct SourceQuery {
         }
         sql += " AND \(cursor) <= $\(parameter)::\(cursorType)"
         if !keysOnly { sql += " AND \(key)::text = ANY($\(parameter + 1)::text[])" }
+        if let partition, partition.count > 1 { sql += " AND \(PartitionHash.sql(key: key, count: partition.count)) = \(partition.index)" }
         return sql + "\n" + Self.orderByPrefix + "\(quoteIdentifier(cursorColumn)), \(key)"
     }
 

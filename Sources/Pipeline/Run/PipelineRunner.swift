@@ -116,7 +116,8 @@ public enum PipelineRunner {
                 throw PipelineConfigError(issues: issues.all)
             }
             let (sealed, quarantine, rowsProgress, lastCursor) = try extractTransformLoad(
-                source: source, after: after, window: revisit.window, windowTop: cursorFrom, config: config, options: options,
+                source: source, reads: try RevisitReads.plan(source: source, after: after, top: cursorFrom, window: revisit.window),
+                window: revisit.window, config: config, options: options,
                 staged: staged, checkpoint: template, resume: resume, lineage: lineage, emit: emit, started: started)
             progress = rowsProgress
             // Rows found in the re-read window lie below the parent's cursor: the cursor never moves back.
@@ -176,8 +177,10 @@ public enum PipelineRunner {
 
     /// Streams the new rows through the parallel transform into the sink; returns the sealed shards, the quarantine
     /// summary, the counts, and the cursor of the last row read.
-    private static func extractTransformLoad(
-        source: PreparedSource, after: String?, window: PublishedWindow?, windowTop: String?, config: PipelineConfig, options: RunOptions,
+    /// `reads`: the statements to stream (a single run's from RevisitReads.plan, with its keys-only look at the re-read
+    /// window; a partition's one range-and-hash statement); `window` still checks every row read against rows.bin.
+    static func extractTransformLoad(
+        source: PreparedSource, reads: RevisitReads, window: PublishedWindow?, config: PipelineConfig, options: RunOptions,
         staged: any StagedVersion, checkpoint: RunCheckpoint, resume: RunCheckpoint?, lineage: LineageKeys?,
         emit: @escaping (RunEvent) -> Void,
         started: Date
@@ -202,8 +205,7 @@ public enum PipelineRunner {
                                   checkpointEvery: config.shards.checkpointEvery, resuming: resume, listener: emit)
         sink.lineage = lineage
 
-        // Rows of the re-read window that versions hold are dropped before their payload is fetched.
-        let reads = try RevisitReads.plan(source: source, after: after, top: windowTop, window: window)
+        // Rows of the re-read window that versions hold were dropped before their payload was fetched (RevisitReads).
         sink.skipPublished(reads.alreadyPublished)
         // libpq blocks, so the source is read on a thread of its own while this thread writes shards.
         let reader = SourceReader(connection: source.connection, statements: reads.statements, map: map)
@@ -260,11 +262,13 @@ public enum PipelineRunner {
         /// The parent's cursor.to as a point (nil without parent).
         var top: CursorPoint?
         var window: PublishedWindow?
+        /// The versions whose rows.bin `window` was loaded from (a partitioned run's plan records them).
+        var publishedIn: [String] = []
         var notice: String?
     }
 
     /// Where this run starts reading (see RevisitPlan) and the already-published rows of the re-read window.
-    private static func planRevisit(store: any DatasetStore, parent: VersionBuilder.Parent?, source: PreparedSource) throws -> Revisit {
+    static func planRevisit(store: any DatasetStore, parent: VersionBuilder.Parent?, source: PreparedSource) throws -> Revisit {
         guard let parent, let to = parent.manifest.cursor.to else { return Revisit(after: parent?.manifest.cursor.to) }
         var history = [parent.manifest]
         for name in try store.versions().reversed() where VersionName.number(name)! < VersionName.number(parent.manifest.version)! {
@@ -284,7 +288,7 @@ public enum PipelineRunner {
         let window = try store.withLocalFiles(rowsFiles) { files in
             try PublishedWindow(files: files, after: after, top: top, cursorIndex: source.plan.cursorIndex, keyIndex: source.plan.keyIndex)
         }
-        return Revisit(after: plan.after, top: top, window: window, notice: plan.notice)
+        return Revisit(after: plan.after, top: top, window: window, publishedIn: plan.publishedIn, notice: plan.notice)
     }
 
     static func describeColumns(_ plan: SamplePlan, config: PipelineConfig) -> [DatasetManifest.ColumnInfo] {
@@ -300,7 +304,7 @@ public enum PipelineRunner {
 
     /// A new version lists its parent's shards, so both must agree on columns and cursor; otherwise the user
     /// changed the pipeline in a way that needs a rebuild, and we say so rather than mix schemas.
-    private static func checkCompatible(parent: DatasetManifest, plan: SamplePlan, columns: [DatasetManifest.ColumnInfo],
+    static func checkCompatible(parent: DatasetManifest, plan: SamplePlan, columns: [DatasetManifest.ColumnInfo],
                                         config: PipelineConfig) throws(PipelineConfigError) {
         var issues = ConfigIssues()
         if parent.cursor.column != config.source.cursorColumn || parent.cursor.type != plan.cursorType {

@@ -60,8 +60,10 @@ extension S3DatasetStore: RunArea {
         let kept = try completion(ofPartition: index, runId: runId)?.attempt
         try removeAttempts(index, runId: runId, except: kept)
         let folder = attemptFolder(index, runId: runId, attempt: attempt)
-        let work = "\(localRunRoot(runId))/partition-\(index)/\(attempt)"
-        try? FileSystem.removeTree(work)
+        // Work files of this partition's earlier attempts on this machine (a killed one's) go too.
+        let works = "\(localRunRoot(runId))/partition-\(index)"
+        try? FileSystem.removeTree(works)
+        let work = "\(works)/\(attempt)"
         let staged = try S3StagedVersion(store: self, runId: runId, version: "partition \(index) of run \(runId)", folder: folder, workDirectory: work)
         let attemptStaging = S3PartitionAttempt(staged)
         S3PartitionAttempt.register(attemptStaging, key: key(folder))

@@ -104,6 +104,45 @@ import Testing
         #expect(try store.versions() == ["v1"], "neither the run nor gc-like cleanup took _runs/ for a version")
     }
 
+    @Test func aPartitionKilledMidwayIsRerunAtOnceOnTheSameHostAndPublishedExactlyOnce() throws {
+        let ws = try Workspace("s3partkill")
+        let s3 = try S3World()
+        try seedFeedback(ws, count: 300)
+        try ws.writePipeline("fb", s3.pipeline(PartitionTests.pipeline))
+        let planned = try ws.etl("plan", "fb", "--partitions", "3", "--run-id", "r", environment: s3.environment)
+        #expect(planned.status == 0, "\(planned.output)")
+        try Self.runPartitions(ws, s3, runId: "r", count: 3, only: [0, 2])
+
+        // Partition 1 stops right after its first checkpoint (shards sealed and being uploaded) and is killed there,
+        // leaving its lease behind.
+        let gate = ws.directory.appendingPathComponent("gate").path
+        var environment = s3.environment
+        environment["ETL_TEST_PAUSE_AFTER_CHECKPOINT"] = gate
+        let (process, _) = try ws.startEtl(["run", "fb", "--run", "r", "--partition", "1/3"], environment: environment)
+        #expect(ws.waitForGate(gate), "partition 1 reached a checkpoint")
+        #expect(try s3.keys("fb").contains("_runs/r/partition-1.lock.json"), "partition 1 holds its lease")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        func attempts() throws -> Set<String> {
+            Set(try s3.keys("fb").filter { $0.hasPrefix("_runs/r/partition-1/") }.map { String($0.split(separator: "/")[3]) })
+        }
+        let killed = try attempts()
+
+        let refused = try ws.etl("commit", "fb", "--run", "r", environment: s3.environment)
+        #expect(refused.status == 6, "\(refused.output)")
+        #expect(refused.stderr.contains("partition 1 of 3 has not finished"), "\(refused.stderr)")
+        #expect(try s3.store("fb").versions().isEmpty)
+
+        // The killed process's lease is stale at once on its own host: the rerun takes it and replaces the attempt.
+        try Self.runPartitions(ws, s3, runId: "r", count: 3, only: [1])
+        let rerun = try attempts()
+        #expect(rerun.count == 1 && rerun.isDisjoint(with: killed), "attempts of partition 1: \(rerun), killed: \(killed)")
+        let committed = try ws.etl("commit", "fb", "--run", "r", environment: s3.environment)
+        #expect(committed.status == 0, "\(committed.output)")
+        let samples = try Self.samplesWithSplits(s3, "fb", "v1")
+        #expect(samples.count == 300, "\(samples.count) samples")
+    }
+
     @Test func aCommitRefusesAMissingPartition() throws {
         let ws = try Workspace("s3partmiss")
         let s3 = try S3World()

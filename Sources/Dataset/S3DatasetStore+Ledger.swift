@@ -21,7 +21,8 @@ struct S3RunLedger: RunLedger {
 
     func records() throws(DatasetError) -> [RunRecord] {
         let objects = try store.s3 { () throws(ObjectStorageError) in
-            try store.client.list(bucket: store.bucket, prefix: store.key("\(S3DatasetStore.runsFolder)/")).objects
+            // Only the objects right under _runs/: the folders beside them are partitioned runs' areas.
+            try store.client.list(bucket: store.bucket, prefix: store.key("\(S3DatasetStore.runsFolder)/"), delimiter: "/").objects
         }
         var bytes: [UInt8] = []
         for object in objects.sorted(by: { $0.key < $1.key }) {

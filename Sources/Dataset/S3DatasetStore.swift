@@ -97,7 +97,9 @@ public struct S3DatasetStore: DatasetStore {
             removed.append("\(location)/\(version)/ (\(objects.count) objects no commit record names)")
         }
         if runId == nil {
-            for upload in (try? client.multipartUploads(bucket: bucket, prefix: key(""))) ?? [] {
+            // A partition's upload under _runs/ is not a run's debris: partitions run beside a run, without its lock.
+            for upload in (try? client.multipartUploads(bucket: bucket, prefix: key(""))) ?? []
+            where !upload.key.hasPrefix(key("\(Self.runsFolder)/")) {
                 client.abortMultipartUpload(bucket: bucket, key: upload.key, uploadId: upload.uploadId)
                 removed.append("an unfinished upload of s3://\(bucket)/\(upload.key)")
             }
@@ -188,11 +190,14 @@ extension DatasetError {
 
 /// A version being uploaded. The run's files are written into a local work directory (shard writers need a file
 /// system); each sealed file is uploaded by `stage` on background threads while the run goes on, so a run's upload
-/// overlaps its extraction. `commit` waits for the uploads, then writes the commit record.
+/// overlaps its extraction. `commit` waits for the uploads, then writes the commit record. A partition's attempt uses
+/// the same upload machinery with another folder (`S3DatasetStore+RunArea.swift`), and is completed instead of committed.
 final class S3StagedVersion: StagedVersion, @unchecked Sendable {
     let store: S3DatasetStore
     let runId: String
     let version: String
+    /// Where the objects go, below the dataset: the version's name, or a partition attempt's folder.
+    let folder: String
     let workDirectory: String
     private let uploads = OperationQueue()
     private let lock = NSLock()
@@ -202,18 +207,19 @@ final class S3StagedVersion: StagedVersion, @unchecked Sendable {
     /// Local work directories of this dataset's runs, one per run id.
     static func workRoot(for store: S3DatasetStore) -> String { S3DatasetStore.localRoot(for: store, kind: "staging") }
 
-    init(store: S3DatasetStore, runId: String, version: String) throws(DatasetError) {
+    init(store: S3DatasetStore, runId: String, version: String, folder: String? = nil, workDirectory: String? = nil) throws(DatasetError) {
         self.store = store
         self.runId = runId
         self.version = version
-        workDirectory = "\(Self.workRoot(for: store))/\(runId)"
+        self.folder = folder ?? version
+        self.workDirectory = workDirectory ?? "\(Self.workRoot(for: store))/\(runId)"
         uploads.maxConcurrentOperationCount = 2
-        do { try FileSystem.createDirectory(workDirectory) } catch { throw DatasetError(error) }
+        do { try FileSystem.createDirectory(self.workDirectory) } catch { throw DatasetError(error) }
     }
 
     var datasetStore: any DatasetStore { store }
 
-    private func objectKey(_ path: String) -> String { store.key("\(version)/\(path)") }
+    func objectKey(_ path: String) -> String { store.key("\(folder)/\(path)") }
 
     func stage(_ path: String) throws(DatasetError) {
         if let failure = lock.withLock({ uploadFailure }) { throw failure }
@@ -245,12 +251,28 @@ final class S3StagedVersion: StagedVersion, @unchecked Sendable {
             throw DatasetError(.corrupt, path: "s3://\(store.bucket)/\(source)",
                                "\(store.dataset)@\(parentVersion)/\(path) is \(head.size) bytes but its index says \(expectedBytes); it will not be shared into a new version (run `etl verify`)")
         }
-        try store.s3 { () throws(ObjectStorageError) in try store.client.copy(bucket: store.bucket, from: source, to: objectKey(path)) }
+        try copyIn(from: source, as: path)
+    }
+
+    /// Puts a copy of the object `sourceKey` (checked by the caller) into this version as `path`, on the server.
+    func copyIn(from sourceKey: String, as path: String) throws(DatasetError) {
+        try store.s3 { () throws(ObjectStorageError) in try store.client.copy(bucket: store.bucket, from: sourceKey, to: objectKey(path)) }
+    }
+
+    /// Waits until every staged file is uploaded; the first upload failure, if any.
+    func finishUploads() throws(DatasetError) {
+        uploads.waitUntilAllOperationsAreFinished()
+        if let failure = lock.withLock({ uploadFailure }) { throw failure }
+    }
+
+    /// Stops the uploads not started yet and waits for those under way (before their objects are deleted).
+    func cancelUploads() {
+        uploads.cancelAllOperations()
+        uploads.waitUntilAllOperationsAreFinished()
     }
 
     func commit(as name: String, expectedLatest: String?) throws(DatasetError) {
-        uploads.waitUntilAllOperationsAreFinished()
-        if let failure = lock.withLock({ uploadFailure }) { throw failure }
+        try finishUploads()
         let latest = try store.versions().last
         guard latest == expectedLatest, name == version else {
             throw DatasetError(.conflict, path: store.location,
@@ -279,8 +301,7 @@ final class S3StagedVersion: StagedVersion, @unchecked Sendable {
     /// that run's). Best effort: what is left, the next run with the lock removes.
     func discard() {
         guard !committed else { return }
-        uploads.cancelAllOperations()
-        uploads.waitUntilAllOperationsAreFinished()
+        cancelUploads()
         let claimKey = store.key("\(S3DatasetStore.claimsFolder)/\(version).json")
         let commitKey = store.key("\(S3DatasetStore.commitsFolder)/\(version).json")
         if (try? S3Claim.decode(store.client.get(bucket: store.bucket, key: claimKey)))?.runId == runId,

@@ -56,15 +56,8 @@ extension LocalDatasetStore: RunArea {
     public func lockPartition(_ index: Int, runId: String) throws(DatasetError) -> DatasetLock {
         try createDirectory(runDirectory(runId))
         let path = "\(runDirectory(runId))/partition-\(index).lock"
-        let note = "pid \(getpid()), since \(ISO8601DateFormatter().string(from: Date()))"
-        do { return PartitionLock(try FileLock(path: path, note: note)) } catch {
-            switch error {
-            case .held(let holder):
-                throw DatasetError(.locked, path: path, "partition \(index) of run \(runId) is in use by another process\(holder.isEmpty ? "" : " (\(holder))")")
-            case .system(let failure):
-                throw DatasetError(failure)
-            }
-        }
+        return try fileLock(at: path, note: "pid \(getpid()), since \(ISO8601DateFormatter().string(from: Date()))",
+                            held: "partition \(index) of run \(runId) is in use by another process")
     }
 
     public func stagePartition(_ index: Int, runId: String, attempt: String) throws(DatasetError) -> any StagedVersion {
@@ -139,7 +132,3 @@ extension LocalDatasetStore: RunArea {
     }
 }
 
-private final class PartitionLock: DatasetLock, @unchecked Sendable {
-    let lock: FileLock
-    init(_ lock: FileLock) { self.lock = lock }
-}

@@ -62,11 +62,17 @@ public struct LocalDatasetStore: DatasetStore {
     public func lock(runId: String) throws(DatasetError) -> DatasetLock {
         try createDirectory(directory)
         let path = "\(directory)/.lock"
-        let note = "pid \(getpid()), run \(runId), since \(ISO8601DateFormatter().string(from: Date()))"
+        return try fileLock(at: path, note: "pid \(getpid()), run \(runId), since \(ISO8601DateFormatter().string(from: Date()))",
+                            held: "another run holds this dataset's lock")
+    }
+
+    /// An flock held until the returned value is dropped (or the process dies); `.locked` at once, with `held` and the
+    /// holder's note, when another process holds it. The dataset lock and the partitions' locks are both this.
+    func fileLock(at path: String, note: String, held: String) throws(DatasetError) -> DatasetLock {
         do { return LocalLock(try FileLock(path: path, note: note)) } catch {
             switch error {
             case .held(let holder):
-                throw DatasetError(.locked, path: path, "another run holds this dataset's lock\(holder.isEmpty ? "" : " (\(holder))")")
+                throw DatasetError(.locked, path: path, "\(held)\(holder.isEmpty ? "" : " (\(holder))")")
             case .system(let failure):
                 throw DatasetError(failure)
             }

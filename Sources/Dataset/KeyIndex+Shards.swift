@@ -49,12 +49,7 @@ extension KeyIndex {
         guard let name = manifest.keyIndex, try store.files(of: version).contains(where: { $0.path == name }) else { return nil }
         FileSystem.removeIfPresent(path)
         try store.withLocalFile(name, of: version) { local in
-            do throws(SystemError) {
-                do throws(SystemError) { try FileSystem.link(local, to: path) } catch {
-                    guard [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) else { throw error }
-                    try FileSystem.copyFile(local, to: path, role: name)
-                }
-            } catch { throw DatasetError(error) }
+            do throws(SystemError) { try FileSystem.linkOrCopy(local, to: path, role: name) } catch { throw DatasetError(error) }
         }
         return try KeyIndex(path: path, location: store.fileLocation(name, of: version))
     }

@@ -55,10 +55,7 @@ extension LocalDatasetStore {
         guard !FileSystem.exists(target) else { return }
         do throws(SystemError) {
             try FileSystem.createDirectory(FileSystem.parentDirectory(of: target))
-            do { try FileSystem.link(localFile, to: target) } catch {
-                guard [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) else { throw error }
-                try FileSystem.copyFile(localFile, to: target, role: path)
-            }
+            try FileSystem.linkOrCopy(localFile, to: target, role: path)
         } catch { throw DatasetError(error) }
     }
 

@@ -106,10 +106,7 @@ extension LocalDatasetStore: RunArea {
         }
         do throws(SystemError) {
             try FileSystem.createDirectory(FileSystem.parentDirectory(of: target))
-            do { try FileSystem.link(source, to: target) } catch {
-                guard [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) else { throw error }
-                try FileSystem.copyFile(source, to: target, role: "shard")
-            }
+            try FileSystem.linkOrCopy(source, to: target, role: "shard")
         } catch { throw DatasetError(error) }
         try staged.stage(path)
     }

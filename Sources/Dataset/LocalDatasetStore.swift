@@ -169,10 +169,7 @@ final class LocalStagedVersion: StagedVersion {
         }
         do throws(SystemError) {
             try FileSystem.createDirectory(FileSystem.parentDirectory(of: target))
-            do { try FileSystem.link(source, to: target) } catch {
-                guard [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) else { throw error }
-                try FileSystem.copyFile(source, to: target, role: "shard")
-            }
+            try FileSystem.linkOrCopy(source, to: target, role: "shard")
         } catch { throw DatasetError(error) }
     }
 

@@ -94,6 +94,15 @@ public enum FileSystem {
         guard Glibc.link(source, destination) == 0 else { throw SystemError("link \(source) to", path: destination, errno: errno) }
     }
 
+    /// A hard link where the file system allows one (the bytes stored once), else a copy: across file systems
+    /// (EXDEV), or where links are refused (EPERM, ENOTSUP) or a file has too many (EMLINK).
+    public static func linkOrCopy(_ source: String, to destination: String, role: String) throws(SystemError) {
+        do { try link(source, to: destination) } catch {
+            guard [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) else { throw error }
+            try copyFile(source, to: destination, role: role)
+        }
+    }
+
     /// Copies a file's bytes (for file systems that cannot link), streaming in 1 MiB chunks, then syncs it.
     public static func copyFile(_ source: String, to destination: String, role: String) throws(SystemError) {
         let input = try SystemFile.openForReading(source, role: role)

@@ -44,8 +44,13 @@ extension PostgresConnection {
     /// rethrown; inside a transaction, the cancel aborts it (roll back before going on). A server error after some
     /// rows (e.g. division by zero in row 5000) throws `PostgresError` with its SQLSTATE after those rows were
     /// delivered.
+    ///
+    /// With `chunking` (the default), a statement with bytea columns is wrapped so that a value larger than one chunk
+    /// arrives in chunks and is assembled into one buffer here (see ``ByteaChunking``): a value of N MB then costs
+    /// N MB plus a chunk, not 2 × N MB in libpq's buffers. `nil` sends every value whole.
     public func streamBatches(
-        _ select: String, limits: RowBatchLimits = RowBatchLimits(), _ body: ([PostgresRow]) throws -> Void
+        _ select: String, limits: RowBatchLimits = RowBatchLimits(), chunking: ByteaChunking? = ByteaChunking(),
+        _ body: ([PostgresRow]) throws -> Void
     ) throws {
         let description = try describeStatement(select)
         guard description.parameters.isEmpty else {
@@ -55,7 +60,14 @@ extension PostgresConnection {
         }
         let columns = description.columns
         let formats = try valueFormats(columns, statement: select)
-        let copy = "COPY (\(select)) TO STDOUT (FORMAT binary)"
+        let byteaCount = formats.count(where: { $0 == .bytea })
+        let chunking = byteaCount > 0 ? chunking : nil
+        var assembler = chunking.map {
+            ChunkedRowAssembler(columns: columns, formats: formats, chunkSize: $0.chunkSize, statement: select)
+        }
+        defer { assembler?.discard() }
+        let streamed = chunking.map { $0.wrappedStatement(select, columns: formats) } ?? select
+        let copy = "COPY (\(streamed)) TO STDOUT (FORMAT binary)"
         try ensureReady(for: copy, parameters: [])
         guard PQsendQuery(raw, copy) == 1 else { throw connectionError(statement: copy) }
 
@@ -70,10 +82,17 @@ extension PostgresConnection {
             throw error
         }
 
-        var decoder = CopyRowDecoder(columns: columns, formats: formats, statement: select)
+        // A chunked stream's rows are parts: the source's columns, the part number, each bytea's length (int4).
+        var decoder = assembler == nil
+            ? CopyRowDecoder(columns: columns, formats: formats, statement: select)
+            : CopyRowDecoder(
+                columns: columns + [PostgresColumn(name: "etl_part", type: PostgresType(oid: 23, name: "int4"))]
+                    + (0..<byteaCount).map { PostgresColumn(name: "etl_length\($0)", type: PostgresType(oid: 23, name: "int4")) },
+                formats: formats + Array(repeating: .int32, count: 1 + byteaCount), statement: select)
         var batch: [PostgresRow] = []
         batch.reserveCapacity(min(limits.maxRows, 4096))
         var batchBytes = 0
+        var rowBytes = 0
         do {
             while true {
                 var buffer: UnsafeMutablePointer<CChar>?
@@ -93,9 +112,15 @@ extension PostgresConnection {
                     let start = field.baseAddress.map { $0 - message.baseAddress! } ?? 0
                     return whole.slice(start..<(start + field.count))
                 }
-                if let row = decoded {
+                var completed = decoded
+                rowBytes += message.count  // a row in parts counts all of them
+                if let part = decoded, assembler != nil {
+                    completed = try assembler!.add(part.values)
+                }
+                if let row = completed {
                     batch.append(row)
-                    batchBytes += message.count
+                    batchBytes += rowBytes
+                    rowBytes = 0
                     if limits.isFull(rows: batch.count, bytes: batchBytes) {
                         let full = batch
                         batch.removeAll(keepingCapacity: true)
@@ -130,6 +155,9 @@ extension PostgresConnection {
             throw serverError
         }
         if PQstatus(raw) == CONNECTION_BAD { throw connectionError(statement: copy) }
+        guard assembler?.isInsideRow != true else {
+            throw PostgresError(.protocolViolation, "the chunked COPY ended inside a row", statement: select)
+        }
         guard decoder.sawTrailer else {
             throw PostgresError(.protocolViolation, "the binary COPY ended without its trailer", statement: select)
         }

@@ -1,0 +1,199 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a binary COPY brings `bytea` values larger than one chunk: in pieces of at most `chunkSize` bytes, one COPY
+/// row per piece, put back together into one buffer on this side.
+///
+/// Why: libpq receives a whole protocol message into its input buffer (which it never shrinks) and then copies it out
+/// for `PQgetCopyData`, so a row carrying one value of N MB costs 2 × N MB here. Sent in pieces, the largest message is
+/// one chunk, and the only whole copy of the value is the one buffer it is assembled into.
+///
+/// The statement is wrapped (see ``wrappedStatement(_:columns:)``) so that every source row becomes one or more COPY
+/// rows: part 0 carries every column, with a large value's first chunk and each bytea's total length; parts 1, 2, …
+/// carry only the next chunk of each large value. The user's statement is fenced (`OFFSET 0`), so its expressions are
+/// evaluated once per row however often the wrapper refers to them, and a large value is detoasted once on the server
+/// (then sliced in memory; slicing a compressed toasted value would decompress it from the start for every chunk).
+public struct ByteaChunking: Sendable, Equatable {
+    /// The largest piece of a value one COPY row carries; values up to this size come whole, in one row.
+    public var chunkSize: Int
+
+    public init(chunkSize: Int = 4 << 20) {
+        precondition(chunkSize > 0 && chunkSize <= Int(Int32.max), "chunk size \(chunkSize) out of range")
+        self.chunkSize = chunkSize
+    }
+
+    /// `select` wrapped so that each of its rows arrives as parts (see the type's comment). Its columns, in order:
+    /// the `columns.count` columns of `select` (a bytea column holding the value or one chunk of it, any other column
+    /// NULL after part 0), the part number (int4), then the length of each bytea column (int4; NULL for a NULL value
+    /// and after part 0). Names are positional (`c0`, `c1`, …), so duplicate or odd column names in `select` are fine.
+    func wrappedStatement(_ select: String, columns: [ValueFormat]) -> String {
+        let size = String(chunkSize)
+        let names = columns.indices.map { "c\($0)" }
+        let byteaColumns = columns.indices.filter { columns[$0] == .bytea }
+        // Level 1 (fenced): the user's rows, columns renamed by position; a large value is made a plain in-memory
+        // value once (concatenation detoasts), so the chunks below are slices of memory on the server.
+        let detoasted = columns.indices.map { index -> String in
+            let name = names[index]
+            guard columns[index] == .bytea else { return "etl_q.\(name)" }
+            return "CASE WHEN octet_length(etl_q.\(name)) > \(size) THEN etl_q.\(name) || ''::bytea ELSE etl_q.\(name) END AS \(name)"
+        }
+        let level1 = "SELECT \(detoasted.joined(separator: ", ")) FROM (SELECT * FROM (\n\(select)\n) AS etl_user OFFSET 0) "
+            + "AS etl_q(\(names.joined(separator: ", "))) OFFSET 0"
+        // Level 2: one row per part; a row needs as many parts as its largest bytea has chunks (at least one).
+        let partCounts = byteaColumns.map { "(octet_length(etl_d.\(names[$0])) - 1) / \(size)" } + ["0"]
+        let level2 = "SELECT etl_d.*, generate_series(0, GREATEST(\(partCounts.joined(separator: ", ")))) AS etl_part "
+            + "FROM (\(level1)) AS etl_d"
+        // Level 3: what each part carries.
+        var outputs = columns.indices.map { index -> String in
+            let name = "etl_w.\(names[index])"
+            guard columns[index] == .bytea else { return "CASE WHEN etl_w.etl_part = 0 THEN \(name) END" }
+            return "CASE WHEN octet_length(\(name)) <= \(size) THEN CASE WHEN etl_w.etl_part = 0 THEN \(name) END "
+                + "ELSE substring(\(name) FROM etl_w.etl_part * \(size) + 1 FOR \(size)) END"
+        }
+        outputs.append("etl_w.etl_part")
+        outputs += byteaColumns.map { "CASE WHEN etl_w.etl_part = 0 THEN octet_length(etl_w.\(names[$0])) END" }
+        return "SELECT \(outputs.joined(separator: ", ")) FROM (\(level2)) AS etl_w"
+    }
+}
+
+/// Puts source rows back together from the parts of a chunked COPY (``ByteaChunking``). Pure: fed decoded rows,
+/// tested without a server. Every inconsistency (a part out of order, a chunk of the wrong size, a row cut short) is
+/// a `protocolViolation`, never a silently different value.
+struct ChunkedRowAssembler {
+    let columns: [PostgresColumn]
+    let byteaColumns: [Int]
+    let chunkSize: Int
+    let statement: String
+    private var pending: Pending?
+
+    /// A source row whose large values are still arriving.
+    private struct Pending {
+        var values: [PostgresValue]
+        /// Per large column: where its bytes are being assembled, and its total length.
+        var buffers: [(column: Int, base: UnsafeMutableRawPointer, count: Int)]
+        var parts: Int
+        var nextPart: Int
+    }
+
+    init(columns: [PostgresColumn], formats: [ValueFormat], chunkSize: Int, statement: String) {
+        self.columns = columns
+        self.byteaColumns = formats.indices.filter { formats[$0] == .bytea }
+        self.chunkSize = chunkSize
+        self.statement = statement
+    }
+
+    /// Whether a row is half assembled (at the end of the stream, the stream was cut short).
+    var isInsideRow: Bool { pending != nil }
+
+    /// Takes one part (the values of one wrapped row) and returns the source row it completes, if any.
+    mutating func add(_ wrapped: [PostgresValue]) throws(PostgresError) -> PostgresRow? {
+        let count = columns.count
+        guard wrapped.count == count + 1 + byteaColumns.count else {
+            throw malformed("a part has \(wrapped.count) values, expected \(count + 1 + byteaColumns.count)")
+        }
+        guard case .int32(let partNumber) = wrapped[count] else { throw malformed("a part without its number") }
+        let part = Int(partNumber)
+        if part == 0 {
+            guard pending == nil else { throw malformed("a row ended after \(pending!.nextPart) of its \(pending!.parts) parts") }
+            return try start(wrapped)
+        }
+        guard var row = pending, part == row.nextPart else {
+            throw malformed("part \(part) arrived where part \(pending?.nextPart ?? 0) was expected")
+        }
+        pending = nil  // until this part is checked: a throw leaves nothing half-owned behind (see `discard`)
+        do throws(PostgresError) {
+            for buffer in row.buffers {
+                let offset = part * chunkSize
+                let expected = max(0, min(chunkSize, buffer.count - offset))
+                try copyChunk(wrapped[buffer.column], column: buffer.column, expected: expected, into: buffer.base + min(offset, buffer.count))
+            }
+            for index in 0..<count where !row.buffers.contains(where: { $0.column == index }) {
+                guard case .null = wrapped[index] else { throw malformed("part \(part) repeats column \(index)") }
+            }
+        } catch {
+            Self.release(row.buffers)
+            throw error
+        }
+        row.nextPart += 1
+        if row.nextPart < row.parts {
+            pending = row
+            return nil
+        }
+        return finish(row)
+    }
+
+    /// Frees a half-assembled row (the stream failed or was abandoned).
+    mutating func discard() {
+        if let row = pending { Self.release(row.buffers) }
+        pending = nil
+    }
+
+    private mutating func start(_ wrapped: [PostgresValue]) throws(PostgresError) -> PostgresRow? {
+        let count = columns.count
+        var values = Array(wrapped[0..<count])
+        var buffers: [(column: Int, base: UnsafeMutableRawPointer, count: Int)] = []
+        var parts = 1
+        do throws(PostgresError) {
+            for (position, column) in byteaColumns.enumerated() {
+                let lengthValue = wrapped[count + 1 + position]
+                guard case .int32(let declared) = lengthValue else {
+                    guard case .null = lengthValue, case .null = values[column] else {
+                        throw malformed("column \(column) has a value but no length")
+                    }
+                    continue
+                }
+                let length = Int(declared)
+                guard length > chunkSize else {
+                    guard case .bytea(let bytes) = values[column], bytes.count == length else {
+                        throw malformed("column \(column) is not the \(length) bytes its length says")
+                    }
+                    continue
+                }
+                guard let base = malloc(length) else {
+                    throw PostgresError(.misuse, "out of memory for a bytea value of \(length) bytes", statement: statement)
+                }
+                buffers.append((column, base, length))
+                try copyChunk(values[column], column: column, expected: chunkSize, into: base)
+                values[column] = .null  // replaced by the assembled value when the last part is in
+                parts = max(parts, (length + chunkSize - 1) / chunkSize)
+            }
+        } catch {
+            Self.release(buffers)
+            throw error
+        }
+        let row = Pending(values: values, buffers: buffers, parts: parts, nextPart: 1)
+        if parts == 1 { return finish(row) }
+        pending = row
+        return nil
+    }
+
+    private func finish(_ row: Pending) -> PostgresRow {
+        var values = row.values
+        for buffer in row.buffers {
+            values[buffer.column] = .bytea(PostgresBytes(adopting: buffer.base, count: buffer.count) { free($0) })
+        }
+        return PostgresRow(columns: columns, values: values)
+    }
+
+    private func copyChunk(
+        _ value: PostgresValue, column: Int, expected: Int, into destination: UnsafeMutableRawPointer
+    ) throws(PostgresError) {
+        guard case .bytea(let chunk) = value, chunk.count == expected else {
+            throw malformed("a chunk of column \(column) is not the expected \(expected) bytes")
+        }
+        chunk.withUnsafeBytes { bytes in
+            if let source = bytes.baseAddress { destination.copyMemory(from: source, byteCount: bytes.count) }
+        }
+    }
+
+    private static func release(_ buffers: [(column: Int, base: UnsafeMutableRawPointer, count: Int)]) {
+        for buffer in buffers { free(buffer.base) }
+    }
+
+    private func malformed(_ what: String) -> PostgresError {
+        PostgresError(.protocolViolation, "unexpected chunked COPY data: \(what)", statement: statement)
+    }
+}

@@ -102,7 +102,7 @@ func loadPipeline(_ yaml: String) throws -> PipelineConfig {
 
     @Test func theCursorLiteralReplacesOnlyTheWrappersParameter() {
         let sql = query.sql(selecting: ["id", "note"], after: "int8")
-        let inlined = SourceQuery.inliningCursor(sql, literal: "'41'")
+        let inlined = SourceQuery.inliningParameters(sql, literals: ["'41'"])
         #expect(inlined == """
             SELECT etl_source."id", etl_source."note" FROM (
             SELECT id, note FROM t WHERE note <> 'costs $1 > $1::int8'
@@ -129,13 +129,20 @@ func loadPipeline(_ yaml: String) throws -> PipelineConfig {
             WHERE etl_source."id" IS NOT NULL AND etl_source."id" <= $1::int8 AND etl_source."id"::text = ANY($2::text[])
             ORDER BY etl_source."id", etl_source."id"
             """)
-        // Never inlined into a COPY: it has more than the wrapper's one cursor parameter.
-        #expect(SourceQuery.inliningCursor(rows, literal: "'1'") == nil)
+        // Inlined for a COPY: each of the wrapper's parameters, the user's `$1` text untouched.
+        #expect(SourceQuery.inliningParameters(rows, literals: ["'1'", "'{\"7\"}'"]) == """
+            SELECT etl_source."id", etl_source."note" FROM (
+            SELECT id, note FROM t WHERE note <> 'costs $1 > $1::int8'
+            ) AS etl_source
+            WHERE etl_source."id" IS NOT NULL AND etl_source."id" <= '1'::int8 AND etl_source."id"::text = ANY('{"7"}'::text[])
+            ORDER BY etl_source."id", etl_source."id"
+            """)
+        #expect(SourceQuery.inliningParameters(keys, literals: ["'1'"]) == nil)  // one literal for two parameters
         #expect(postgresTextArray(["7", #"a"b\c"#, ""]) == #"{"7","a\"b\\c",""}"#)
     }
 
     @Test func anythingElseIsLeftToParameterBinding() {
-        #expect(SourceQuery.inliningCursor(query.sql(selecting: ["id"], after: nil), literal: "'1'") == nil)
-        #expect(SourceQuery.inliningCursor("SELECT $1::int8", literal: "'1'") == nil)
+        #expect(SourceQuery.inliningParameters(query.sql(selecting: ["id"], after: nil), literals: ["'1'"]) == nil)
+        #expect(SourceQuery.inliningParameters("SELECT $1::int8", literals: ["'1'"]) == nil)
     }
 }

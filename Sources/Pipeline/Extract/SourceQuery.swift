@@ -45,21 +45,27 @@ struct SourceQuery {
 
     private static let orderByPrefix = "ORDER BY etl_source."
 
-    /// `sql` as made by `sql(selecting:after:)`, with its cursor parameter `$1` replaced by `literal` (already escaped
-    /// by the connection), or nil when `sql` is not exactly of that shape. Statements that cannot take parameters
-    /// (COPY) need the value inline; only the wrapper's own predicate is touched, never the user's text: the
-    /// predicate is recognized at the one place the wrapper puts it, right before its final ORDER BY line.
-    static func inliningCursor(_ sql: String, literal: String) -> String? {
-        guard let orderBy = sql.range(of: "\n" + orderByPrefix, options: .backwards) else { return nil }
-        let head = sql[..<orderBy.lowerBound]
-        for type in cursorTypes {
-            let placeholder = " > $1::" + type
-            if head.hasSuffix(placeholder) {
-                return head.dropLast(placeholder.count) + " > " + literal + "::" + type + sql[orderBy.lowerBound...]
-            }
+    /// `sql` as made by `sql(selecting:after:)` or `windowSQL`, with its parameters `$1`, `$2`, … replaced by
+    /// `literals` (already escaped by the connection), or nil when `sql` is not of that shape. Statements that cannot
+    /// take parameters (COPY) need the values inline; only the wrapper's own predicates are touched, never the user's
+    /// text: they are recognized after the line the wrapper closes the user's query with, each `$n::` exactly once.
+    static func inliningParameters(_ sql: String, literals: [String]) -> String? {
+        guard !literals.isEmpty, let close = sql.range(of: userQueryEnd, options: .backwards),
+              sql.range(of: "\n" + orderByPrefix, options: .backwards).map({ $0.lowerBound > close.upperBound }) == true
+        else { return nil }
+        var tail = String(sql[close.upperBound...])
+        guard !tail.contains("$\(literals.count + 1)::") else { return nil }  // more parameters than literals
+        // Highest first, so that `$1::` is never found inside `$10::`.
+        for (index, literal) in literals.enumerated().reversed() {
+            let placeholder = "$\(index + 1)::"
+            guard tail.ranges(of: placeholder).count == 1, let range = tail.range(of: placeholder) else { return nil }
+            tail.replaceSubrange(range, with: literal + "::")
         }
-        return nil
+        return sql[..<close.upperBound] + tail
     }
+
+    /// How the wrapper ends the user's query; its own predicates follow.
+    private static let userQueryEnd = "\n) AS etl_source\nWHERE "
 }
 
 /// Identifiers are quoted, never pasted bare: column names come from the pipeline file.

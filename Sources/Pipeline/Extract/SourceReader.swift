@@ -4,10 +4,10 @@ import Postgres
 /// Streams the source on its own thread into the parallel map, in batches of rows; records the failure, if any, for
 /// the writer side.
 ///
-/// The wrapped query runs as a binary COPY (see `PostgresConnection.streamBatches`), with the cursor value inlined as
-/// a literal escaped by libpq, since COPY takes no parameters: one protocol message per row and no per-row result
-/// object. A statement that is not the wrapper's exact shape streams in libpq's single-row mode instead, with the
-/// parameter bound: slower, equally correct. Several statements (the unpublished rows of the re-read window, then the
+/// The wrapped query runs as a binary COPY (see `PostgresConnection.streamBatches`), with the cursor values (and a
+/// re-read window's keys) inlined as literals escaped by libpq, since COPY takes no parameters: one protocol message
+/// per row and no per-row result object, and a large bytea in chunks. A statement that is not the wrapper's exact
+/// shape streams in libpq's single-row mode instead, with the parameters bound: slower, equally correct. Several statements (the unpublished rows of the re-read window, then the
 /// rows after the previous cursor) are read one after the other into the same map, in the order given.
 final class SourceReader: @unchecked Sendable {
     /// One statement to stream and its bound parameters.
@@ -60,7 +60,7 @@ final class SourceReader: @unchecked Sendable {
 
     private func read(_ statement: Statement) throws {
         if let copySQL = try inlinedSQL(statement) {
-            try connection.streamBatches(copySQL, limits: limits) { batch in try hand(batch) }
+            try connection.streamBatches(copySQL, limits: limits, chunking: TestHooks.byteaChunking) { batch in try hand(batch) }
             return
         }
         var batch: [PostgresRow] = []
@@ -86,14 +86,14 @@ final class SourceReader: @unchecked Sendable {
         TestHooks.pause(at: .extract, times: batch.count)
     }
 
-    /// The statement with its parameter inlined, or nil when it must be bound (single-row mode).
+    /// The statement with its parameters inlined, or nil when they must be bound (single-row mode).
     private func inlinedSQL(_ statement: Statement) throws -> String? {
-        switch statement.parameters.count {
-        case 0: return statement.sql
-        case 1:
-            guard let value = statement.parameters[0] else { return nil }
-            return SourceQuery.inliningCursor(statement.sql, literal: try connection.escapeLiteral(value))
-        default: return nil
+        if statement.parameters.isEmpty { return statement.sql }
+        var literals: [String] = []
+        for parameter in statement.parameters {
+            guard let parameter else { return nil }
+            literals.append(try connection.escapeLiteral(parameter))
         }
+        return SourceQuery.inliningParameters(statement.sql, literals: literals)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 
 /// Points where tests that race, kill or disturb real `etl` processes can hold a run (environment variables; never set
 /// them in production). `ETL_TEST_SKIP_LOCK=1` skips the dataset lock, so two runs reach the store's compare-and-swap
@@ -10,6 +11,13 @@ enum TestHooks {
     private static let environment = ProcessInfo.processInfo.environment
 
     static var skipLock: Bool { environment["ETL_TEST_SKIP_LOCK"] == "1" }
+
+    /// `ETL_TEST_BYTEA_CHUNK=<bytes>`: the chunk size of large bytea values in the COPY stream (0 sends every value
+    /// whole, as before chunking), for tests of small chunks and the bench's A/B of the two.
+    static var byteaChunking: ByteaChunking? {
+        guard let text = environment["ETL_TEST_BYTEA_CHUNK"], let bytes = Int(text) else { return ByteaChunking() }
+        return bytes > 0 ? ByteaChunking(chunkSize: bytes) : nil
+    }
 
     enum Point: String, CaseIterable {
         /// Right before the compare-and-swap commit: every shard sealed, indexes and manifest staged.

@@ -33,6 +33,10 @@ public struct ByteaChunking: Sendable, Equatable {
         let size = String(chunkSize)
         let names = columns.indices.map { "c\($0)" }
         let byteaColumns = columns.indices.filter { columns[$0] == .bytea }
+        // The user's statement first, in a CTE (inlined, not materialized): `pg_stat_activity.query` keeps only the
+        // first 1 KB of a statement, and an operator (or a test) looking for the running query should find it there.
+        // Fenced by OFFSET 0, so the planner never pulls it up and evaluates its expressions once per row.
+        let user = "WITH etl_user AS NOT MATERIALIZED (SELECT * FROM (\n\(select)\n) AS etl_source_row OFFSET 0)\n"
         // Level 1 (fenced): the user's rows, columns renamed by position; a large value is made a plain in-memory
         // value once (concatenation detoasts), so the chunks below are slices of memory on the server.
         let detoasted = columns.indices.map { index -> String in
@@ -40,8 +44,7 @@ public struct ByteaChunking: Sendable, Equatable {
             guard columns[index] == .bytea else { return "etl_q.\(name)" }
             return "CASE WHEN octet_length(etl_q.\(name)) > \(size) THEN etl_q.\(name) || ''::bytea ELSE etl_q.\(name) END AS \(name)"
         }
-        let level1 = "SELECT \(detoasted.joined(separator: ", ")) FROM (SELECT * FROM (\n\(select)\n) AS etl_user OFFSET 0) "
-            + "AS etl_q(\(names.joined(separator: ", "))) OFFSET 0"
+        let level1 = "SELECT \(detoasted.joined(separator: ", ")) FROM etl_user AS etl_q(\(names.joined(separator: ", "))) OFFSET 0"
         // Level 2: one row per part; a row needs as many parts as its largest bytea has chunks (at least one).
         let partCounts = byteaColumns.map { "(octet_length(etl_d.\(names[$0])) - 1) / \(size)" } + ["0"]
         let level2 = "SELECT etl_d.*, generate_series(0, GREATEST(\(partCounts.joined(separator: ", ")))) AS etl_part "
@@ -55,7 +58,7 @@ public struct ByteaChunking: Sendable, Equatable {
         }
         outputs.append("etl_w.etl_part")
         outputs += byteaColumns.map { "CASE WHEN etl_w.etl_part = 0 THEN octet_length(etl_w.\(names[$0])) END" }
-        return "SELECT \(outputs.joined(separator: ", ")) FROM (\(level2)) AS etl_w"
+        return user + "SELECT \(outputs.joined(separator: ", ")) FROM (\(level2)) AS etl_w"
     }
 }
 

@@ -6,7 +6,7 @@ public struct RowBatchLimits: Sendable, Equatable {
     public var maxRows: Int
     public var maxBytes: Int
 
-    public init(maxRows: Int = 1024, maxBytes: Int = 256 << 10) {
+    public init(maxRows: Int = 256, maxBytes: Int = 64 << 10) {
         self.maxRows = max(1, maxRows)
         self.maxBytes = max(1, maxBytes)
     }

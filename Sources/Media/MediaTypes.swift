@@ -85,7 +85,7 @@ public enum DecodeMode: String, Sendable, CaseIterable {
     /// - the resize uses swscale's area filter instead of bicubic (`ScaleFilter.area`, about half the cost);
     /// - on MP4/MOV with H.264 or HEVC, FFmpeg's stream analysis does not decode the first picture
     ///   (`StreamAnalysis.withoutVideoPictures`).
-    /// Pixels differ from `exact`: on x264 clips (deblocking on) the worst frame is 34–36 dB PSNR when resized
+    /// Pixels differ from `exact`: on x264 clips (deblocking on) the worst frame is 34–40 dB PSNR when resized
     /// (area vs bicubic alone is about 37 dB), 40–45 dB at the source size; tested ≥ 32 dB per frame. CPU per clip
     /// (2 s 320×240 H.264, 10 frames at 112×112): 1.38× less without B-frames, 1.62× less with 3
     /// (`scripts/bench-fast-decode`).

@@ -132,8 +132,8 @@ final class Demuxer {
             av_dict_set(&options[index], "threads", "1", 0)
         }
         if analysis == .withoutVideoPictures, let video = firstStream(of: AVMEDIA_TYPE_VIDEO),
-            StreamAnalysis.canSkipPictures(
-                container: containerName, codec: cString(avcodec_get_name(stream(video).pointee.codecpar.pointee.codec_id)) ?? "")
+            let codec = cString(avcodec_get_name(stream(video).pointee.codecpar.pointee.codec_id)),
+            StreamAnalysis.canSkipPictures(container: containerName, codec: codec)
         {
             // The analysis decoder parses the parameter sets but decodes no picture, and the analysis stops after
             // the first packets (1 µs is reached by the second): the MP4 index has the timestamps and durations.

@@ -39,16 +39,17 @@ final class Demuxer {
 
     var context: UnsafeMutablePointer<AVFormatContext> { format! }
 
-    /// Opens `source`, checks the declared sizes and duration against `limits`, then (unless told not to) runs
-    /// FFmpeg's stream analysis with the decoders capped by `max_pixels`, and checks again.
+    /// Opens `source`, checks the declared sizes and duration against `limits`, then runs FFmpeg's stream analysis
+    /// as `analysis` says, with the decoders capped by `max_pixels`, and checks again.
     static func open(
-        _ source: ByteSource, limits: MediaLimits, deadline: Deadline, log: LogCapture, analyze: Bool = true
+        _ source: ByteSource, limits: MediaLimits, deadline: Deadline, log: LogCapture,
+        analysis: StreamAnalysis = .full
     ) throws(MediaError) -> Demuxer {
         let demuxer = Demuxer(source: source, deadline: deadline, limits: limits, log: log)
         try demuxer.openInput()
         try demuxer.checkDeclaredLimits(stage: "container header")
-        if analyze {
-            try demuxer.analyze()
+        if analysis != .none {
+            try demuxer.analyze(analysis)
             try demuxer.checkDeclaredLimits(stage: "stream analysis")
         }
         return demuxer
@@ -122,13 +123,22 @@ final class Demuxer {
     /// an MP3 of under ~0.2 s without an ID3 tag is refused too.
     static let weakProbeScore: Int32 = AVPROBE_SCORE_RETRY
 
-    private func analyze() throws(MediaError) {
+    private func analyze(_ analysis: StreamAnalysis) throws(MediaError) {
         let fmt = context
         let count = Int(fmt.pointee.nb_streams)
         var options = [OpaquePointer?](repeating: nil, count: count)
         for index in 0..<count {
             av_dict_set(&options[index], "max_pixels", String(limits.maxPixels), 0)
             av_dict_set(&options[index], "threads", "1", 0)
+        }
+        if analysis == .withoutVideoPictures, let video = firstStream(of: AVMEDIA_TYPE_VIDEO),
+            let codec = cString(avcodec_get_name(stream(video).pointee.codecpar.pointee.codec_id)),
+            StreamAnalysis.canSkipPictures(container: containerName, codec: codec)
+        {
+            // The analysis decoder parses the parameter sets but decodes no picture, and the analysis stops after
+            // the first packets (1 µs is reached by the second): the MP4 index has the timestamps and durations.
+            av_dict_set(&options[video], "skip_frame", "all", 0)
+            fmt.pointee.max_analyze_duration = 1
         }
         defer {
             for index in 0..<count { av_dict_free(&options[index]) }

@@ -19,7 +19,8 @@ extension Media {
         _ input: MediaInput, options: VideoFramesOptions, limits: MediaLimits
     ) throws(MediaError) -> FrameTensor {
         try validate(options, limits: limits)
-        let session = try Session(input, limits: limits)
+        let session = try Session(
+            input, limits: limits, analysis: options.decode == .fast ? .withoutVideoPictures : .full)
         let demuxer = session.demuxer
         guard let index = demuxer.firstStream(of: AVMEDIA_TYPE_VIDEO) else {
             throw MediaError(.noVideoStream, "\(demuxer.source.label) (\(demuxer.containerName)) has no video stream")
@@ -83,7 +84,7 @@ struct VideoSampler: ~Copyable, FrameSink {
     private let nominalFrameDuration: Double
     private let timeBase: AVRational
     private var orientation: Orientation?
-    private var scaler = Scaler()
+    private var scaler: Scaler
     private let held: Frame
     private var heldTime: Double?
     private var heldDuration = 0.0
@@ -110,6 +111,7 @@ struct VideoSampler: ~Copyable, FrameSink {
         nominalFrameDuration = rate.num > 0 && rate.den > 0 ? Double(rate.den) / Double(rate.num) : 0
         orientation = Orientation.of(stream: stream)
         held = try Frame()
+        scaler = Scaler(filter: ScaleFilter(options.decode))
         frameBytes = options.width * options.height * options.pixelFormat.channels
         if options.decode == .fast, let declared = demuxer.declaredDuration(stream: index), declared > start {
             let last = min(options.maxFrames, Int(((min(end, declared) - start) * options.fps).rounded(.up))) - 1

@@ -42,13 +42,13 @@ struct Session: ~Copyable {
     let log: LogScope
     let demuxer: Demuxer
 
-    init(_ input: MediaInput, limits: MediaLimits, analyze: Bool = true) throws(MediaError) {
+    init(_ input: MediaInput, limits: MediaLimits, analysis: StreamAnalysis = .full) throws(MediaError) {
         let log = LogScope()
         let deadline = Deadline(seconds: limits.decodeTimeBudgetSeconds)
         let source = try ByteSource.from(input, limits: limits)
         try ImageHeader.check(source, limits: limits)
         try ContainerHeader.check(source, limits: limits)
-        demuxer = try Demuxer.open(source, limits: limits, deadline: deadline, log: log.capture, analyze: analyze)
+        demuxer = try Demuxer.open(source, limits: limits, deadline: deadline, log: log.capture, analysis: analysis)
         self.log = log
     }
 }

@@ -157,6 +157,20 @@ import Testing
         }
     }
 
+    /// `decode: fast` decodes less (and its stream analysis no picture on MP4 H.264), yet refuses every item for the
+    /// same reason as `exact`.
+    @Test func fastVideoFramesGiveTheSameReasons() {
+        for item in Self.corpus() {
+            let exact = Self.attempt(.video, item)
+            let fast = reason {
+                try Media.videoFrames(
+                    .bytes(item.bytes), options: .init(fps: 5, width: 32, height: 32, maxFrames: 16, decode: .fast),
+                    limits: item.limits)
+            }
+            #expect(fast == exact, "\(item.name)")
+        }
+    }
+
     /// Whatever the noise behind a valid `ftyp` says, it is not a cut file; a real MP4 cut anywhere is.
     @Test func noiseAfterAnMP4HeaderIsCorruptAndACutMP4IsTruncated() {
         let clip = fixtures.bytes(fixtures.clip)

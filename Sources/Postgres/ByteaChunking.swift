@@ -62,6 +62,35 @@ public struct ByteaChunking: Sendable, Equatable {
     }
 }
 
+extension ByteaChunking {
+    /// The total cost the planner puts on a statement (the first "Total Cost" of `EXPLAIN (FORMAT JSON)`: the top
+    /// node's), or nil if the text does not have one.
+    static func totalCost(explainJSON text: String) -> Double? {
+        guard let label = text.firstRange(of: "\"Total Cost\":") else { return nil }
+        let allowed: Set<Character> = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "e", "E", "+", "-"]
+        let number = text[label.upperBound...].drop(while: { $0 == " " }).prefix(while: { allowed.contains($0) })
+        return Double(String(number))
+    }
+}
+
+extension PostgresConnection {
+    /// Whether JIT must be switched off for the chunked form of `select` so that it runs as `select` alone would.
+    ///
+    /// The planner estimates 1,000 rows for each call of `generate_series` with arguments it cannot evaluate, so the
+    /// wrapper's cost is about 1,000 times the statement's, and JIT compilation (well over 100 ms per statement, with
+    /// inlining and optimization) would start on statements far below `jit_above_cost`. When JIT is on and the
+    /// statement alone costs less than that, the wrapped one runs with it off; else JIT stays as the server has it.
+    func chunkedStatementNeedsJITOff(_ select: String) throws(PostgresError) -> Bool {
+        let settings = try query("SELECT current_setting('jit') AS jit, current_setting('jit_above_cost')::float8 AS above")
+        guard settings.rows.first?["jit"] == .text("on"), case .float64(let threshold)? = settings.rows.first?["above"],
+              threshold >= 0 else { return false }
+        let plan = try query("EXPLAIN (FORMAT JSON) " + select)
+        guard case .json(let text)? = plan.rows.first?.values.first ?? nil, let cost = ByteaChunking.totalCost(explainJSON: text)
+        else { return false }
+        return cost <= threshold
+    }
+}
+
 /// Puts source rows back together from the parts of a chunked COPY (``ByteaChunking``). Pure: fed decoded rows,
 /// tested without a server. Every inconsistency (a part out of order, a chunk of the wrong size, a row cut short) is
 /// a `protocolViolation`, never a silently different value.

@@ -68,6 +68,10 @@ extension PostgresConnection {
         defer { assembler?.discard() }
         let streamed = chunking.map { $0.wrappedStatement(select, columns: formats) } ?? select
         let copy = "COPY (\(streamed)) TO STDOUT (FORMAT binary)"
+        // Session-level, so it works outside a transaction too; a failed statement inside one rolls it back anyway.
+        let jitOff = chunking != nil ? try chunkedStatementNeedsJITOff(select) : false
+        if jitOff { try execute("SET jit = off") }
+        defer { if jitOff, PQstatus(raw) == CONNECTION_OK, PQtransactionStatus(raw) != PQTRANS_INERROR { try? execute("SET jit = on") } }
         try ensureReady(for: copy, parameters: [])
         guard PQsendQuery(raw, copy) == 1 else { throw connectionError(statement: copy) }
 

@@ -83,6 +83,26 @@ struct ByteaChunkingTests {
         #expect(sql.contains("GREATEST((octet_length(etl_d.c1) - 1) / 100, (octet_length(etl_d.c2) - 1) / 100, 0)"))
     }
 
+    /// The wrapper's row estimate (1,000 per generate_series call) must not start JIT compilation where the user's
+    /// statement alone would not: JIT is switched off for such a statement only, and back on after it.
+    @Test func jitStartsWhereTheStatementAloneWouldStartIt() throws {
+        let connection = try TestDatabase.connect()
+        let cheap = "SELECT g, decode(md5(g::text), 'hex') AS b FROM generate_series(1, 10) g"
+        try connection.execute("SET jit = on")
+        try connection.execute("SET jit_above_cost = 100000")
+        #expect(try connection.chunkedStatementNeedsJITOff(cheap))
+        _ = try rows(connection, cheap, chunking: ByteaChunking())
+        #expect(try connection.query("SELECT current_setting('jit') AS jit").rows[0]["jit"] == .text("on"))
+        try connection.execute("SET jit_above_cost = 0")
+        #expect(try !connection.chunkedStatementNeedsJITOff(cheap), "the statement alone is over the threshold: JIT as configured")
+        try connection.execute("SET jit = off")
+        #expect(try !connection.chunkedStatementNeedsJITOff(cheap))
+        _ = try rows(connection, cheap, chunking: ByteaChunking())
+        #expect(try connection.query("SELECT current_setting('jit') AS jit").rows[0]["jit"] == .text("off"), "left as it was")
+        #expect(ByteaChunking.totalCost(explainJSON: #"[{"Plan": {"Node Type": "Sort", "Startup Cost": 1.5, "Total Cost": 1234.25, "Plans": [{"Total Cost": 9}]}}]"#) == 1234.25)
+        #expect(ByteaChunking.totalCost(explainJSON: "[]") == nil)
+    }
+
     private func rows(_ connection: PostgresConnection, _ sql: String, chunking: ByteaChunking?) throws -> [PostgresRow] {
         var all: [PostgresRow] = []
         try connection.streamBatches(sql, limits: RowBatchLimits(maxRows: 7), chunking: chunking) { all += $0 }

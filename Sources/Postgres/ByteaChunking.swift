@@ -99,6 +99,7 @@ struct ChunkedRowAssembler {
     let byteaColumns: [Int]
     let chunkSize: Int
     let statement: String
+    let budget: LargeValueBudget?
     private var pending: Pending?
 
     /// A source row whose large values are still arriving.
@@ -110,7 +111,8 @@ struct ChunkedRowAssembler {
         var nextPart: Int
     }
 
-    init(columns: [PostgresColumn], formats: [ValueFormat], chunkSize: Int, statement: String) {
+    init(columns: [PostgresColumn], formats: [ValueFormat], chunkSize: Int, statement: String, budget: LargeValueBudget? = nil) {
+        self.budget = budget
         self.columns = columns
         self.byteaColumns = formats.indices.filter { formats[$0] == .bytea }
         self.chunkSize = chunkSize
@@ -146,7 +148,7 @@ struct ChunkedRowAssembler {
                 guard case .null = wrapped[index] else { throw malformed("part \(part) repeats column \(index)") }
             }
         } catch {
-            Self.release(row.buffers)
+            release(row.buffers)
             throw error
         }
         row.nextPart += 1
@@ -159,7 +161,7 @@ struct ChunkedRowAssembler {
 
     /// Frees a half-assembled row (the stream failed or was abandoned).
     mutating func discard() {
-        if let row = pending { Self.release(row.buffers) }
+        if let row = pending { release(row.buffers) }
         pending = nil
     }
 
@@ -184,7 +186,9 @@ struct ChunkedRowAssembler {
                     }
                     continue
                 }
+                try budget?.acquire(length)
                 guard let base = malloc(length) else {
+                    budget?.release(length)
                     throw PostgresError(.misuse, "out of memory for a bytea value of \(length) bytes", statement: statement)
                 }
                 buffers.append((column, base, length))
@@ -193,7 +197,7 @@ struct ChunkedRowAssembler {
                 parts = max(parts, (length + chunkSize - 1) / chunkSize)
             }
         } catch {
-            Self.release(buffers)
+            release(buffers)
             throw error
         }
         let row = Pending(values: values, buffers: buffers, parts: parts, nextPart: 1)
@@ -205,7 +209,11 @@ struct ChunkedRowAssembler {
     private func finish(_ row: Pending) -> PostgresRow {
         var values = row.values
         for buffer in row.buffers {
-            values[buffer.column] = .bytea(PostgresBytes(adopting: buffer.base, count: buffer.count) { free($0) })
+            let budget = budget, count = buffer.count
+            values[buffer.column] = .bytea(PostgresBytes(adopting: buffer.base, count: count) { base in
+                free(base)
+                budget?.release(count)
+            })
         }
         return PostgresRow(columns: columns, values: values)
     }
@@ -221,11 +229,74 @@ struct ChunkedRowAssembler {
         }
     }
 
-    private static func release(_ buffers: [(column: Int, base: UnsafeMutableRawPointer, count: Int)]) {
-        for buffer in buffers { free(buffer.base) }
+    private func release(_ buffers: [(column: Int, base: UnsafeMutableRawPointer, count: Int)]) {
+        for buffer in buffers {
+            free(buffer.base)
+            budget?.release(buffer.count)
+        }
     }
 
     private func malformed(_ what: String) -> PostgresError {
         PostgresError(.protocolViolation, "unexpected chunked COPY data: \(what)", statement: statement)
+    }
+}
+
+/// How many bytes of assembled large values (see ``ByteaChunking``) may be alive at once. The reader reserves a value's
+/// length before it allocates the buffer, and the buffer gives it back when it is freed (by whoever drops it last: a
+/// transform worker, the shard writer). A value larger than what is free waits until nothing else is held, so a run over
+/// many large values holds about one of them at a time (the largest value plus `limit`, not a pipeline's worth).
+public final class LargeValueBudget: @unchecked Sendable {
+    public let limit: Int
+    private let shouldStop: @Sendable () -> Bool
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let freed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var held = 0
+
+    /// `shouldStop` is asked while waiting (every 100 ms), so a run that fails elsewhere never waits for memory that
+    /// nobody will free.
+    public init(limit: Int, shouldStop: @escaping @Sendable () -> Bool = { false }) {
+        self.limit = limit
+        self.shouldStop = shouldStop
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(freed, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(freed)
+        pthread_mutex_destroy(mutex)
+        freed.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Bytes reserved and not yet given back.
+    public var inUse: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return held
+    }
+
+    /// Waits until `bytes` fit (or nothing else is held), then reserves them.
+    func acquire(_ bytes: Int) throws(PostgresError) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while held > 0 && held + bytes > limit {
+            if shouldStop() { throw PostgresError(.misuse, "stopped while waiting for memory for a large value") }
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            deadline.tv_nsec += 100_000_000
+            if deadline.tv_nsec >= 1_000_000_000 {
+                deadline.tv_sec += 1
+                deadline.tv_nsec -= 1_000_000_000
+            }
+            pthread_cond_timedwait(freed, mutex, &deadline)
+        }
+        held += bytes
+    }
+
+    func release(_ bytes: Int) {
+        pthread_mutex_lock(mutex)
+        held -= bytes
+        pthread_cond_broadcast(freed)
+        pthread_mutex_unlock(mutex)
     }
 }

@@ -47,10 +47,11 @@ extension PostgresConnection {
     ///
     /// With `chunking` (the default), a statement with bytea columns is wrapped so that a value larger than one chunk
     /// arrives in chunks and is assembled into one buffer here (see ``ByteaChunking``): a value of N MB then costs
-    /// N MB plus a chunk, not 2 × N MB in libpq's buffers. `nil` sends every value whole.
+    /// N MB plus a chunk, not 2 × N MB in libpq's buffers. `nil` sends every value whole. With `budget`, a large
+    /// value waits before it is assembled until the values already handed over fit with it (see ``LargeValueBudget``).
     public func streamBatches(
         _ select: String, limits: RowBatchLimits = RowBatchLimits(), chunking: ByteaChunking? = ByteaChunking(),
-        _ body: ([PostgresRow]) throws -> Void
+        budget: LargeValueBudget? = nil, _ body: ([PostgresRow]) throws -> Void
     ) throws {
         let description = try describeStatement(select)
         guard description.parameters.isEmpty else {
@@ -63,7 +64,7 @@ extension PostgresConnection {
         let byteaCount = formats.count(where: { $0 == .bytea })
         let chunking = byteaCount > 0 ? chunking : nil
         var assembler = chunking.map {
-            ChunkedRowAssembler(columns: columns, formats: formats, chunkSize: $0.chunkSize, statement: select)
+            ChunkedRowAssembler(columns: columns, formats: formats, chunkSize: $0.chunkSize, statement: select, budget: budget)
         }
         defer { assembler?.discard() }
         let streamed = chunking.map { $0.wrappedStatement(select, columns: formats) } ?? select

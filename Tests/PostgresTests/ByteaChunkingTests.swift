@@ -103,6 +103,35 @@ struct ByteaChunkingTests {
         #expect(ByteaChunking.totalCost(explainJSON: "[]") == nil)
     }
 
+    /// With a budget, a large value is assembled only when the ones handed over before it were freed (or fit beside it):
+    /// the memory held never exceeds the budget or the largest value, whatever the number of large values.
+    @Test func aBudgetHoldsOneLargeValueAtATime() throws {
+        let connection = try TestDatabase.connect()
+        let sql = "SELECT g, decode(repeat(md5(g::text), 160), 'hex') AS data FROM generate_series(1, 6) g"  // 2,560 bytes each
+        let budget = LargeValueBudget(limit: 3000)
+        var seen = 0
+        try connection.streamBatches(sql, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: budget) { batch in
+            #expect(budget.inUse == 2560, "only this row's value is held")
+            seen += batch.count
+        }
+        #expect(seen == 6 && budget.inUse == 0)
+
+        // A consumer that keeps every value and a run that stops: the reader gives up waiting instead of hanging.
+        let stop = StopFlag()
+        let stopping = LargeValueBudget(limit: 3000, shouldStop: { stop.isSet })
+        var kept: [PostgresRow] = []
+        #expect(throws: PostgresError.self) {
+            try connection.streamBatches(sql, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: stopping) { batch in
+                kept += batch
+                stop.set()
+            }
+        }
+        #expect(kept.count == 1)
+        kept.removeAll()
+        #expect(stopping.inUse == 0)
+        #expect(try connection.query("SELECT 3::int4 AS three").rows[0]["three"] == .int32(3))
+    }
+
     private func rows(_ connection: PostgresConnection, _ sql: String, chunking: ByteaChunking?) throws -> [PostgresRow] {
         var all: [PostgresRow] = []
         try connection.streamBatches(sql, limits: RowBatchLimits(maxRows: 7), chunking: chunking) { all += $0 }
@@ -167,4 +196,12 @@ struct ByteaChunkingTests {
         open.discard()
         #expect(!open.isInsideRow)
     }
+}
+
+/// A flag set on one thread and read on another.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }

@@ -20,6 +20,8 @@ final class SourceReader: @unchecked Sendable {
     private let statements: [Statement]
     private let map: OrderedParallelMap<PostgresRow, ProcessedRow>
     private let limits: RowBatchLimits
+    /// Large values assembled and not yet freed: about one at a time past 64 MiB (see `LargeValueBudget`).
+    let largeValues: LargeValueBudget
     private let done = DispatchSemaphore(value: 0)
     private(set) var failure: Error?
     /// What this attempt fetched from the source (rows, and their approximate decoded size): read after `wait`. A run
@@ -33,6 +35,7 @@ final class SourceReader: @unchecked Sendable {
         self.statements = statements
         self.map = map
         self.limits = limits
+        largeValues = LargeValueBudget(limit: TestHooks.largeValueBudget, shouldStop: { [map] in map.isCancelled })
     }
 
     func start() {
@@ -60,7 +63,9 @@ final class SourceReader: @unchecked Sendable {
 
     private func read(_ statement: Statement) throws {
         if let copySQL = try inlinedSQL(statement) {
-            try connection.streamBatches(copySQL, limits: limits, chunking: TestHooks.byteaChunking) { batch in try hand(batch) }
+            try connection.streamBatches(copySQL, limits: limits, chunking: TestHooks.byteaChunking, budget: largeValues) { batch in
+                try hand(batch)
+            }
             return
         }
         var batch: [PostgresRow] = []

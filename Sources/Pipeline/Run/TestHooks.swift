@@ -12,6 +12,12 @@ enum TestHooks {
 
     static var skipLock: Bool { environment["ETL_TEST_SKIP_LOCK"] == "1" }
 
+    /// `ETL_TEST_LARGE_VALUE_BUDGET=<bytes>`: how many bytes of assembled large values may be alive at once (64 MiB by
+    /// default), for the bench's A/B of holding one at a time.
+    static var largeValueBudget: Int {
+        environment["ETL_TEST_LARGE_VALUE_BUDGET"].flatMap { Int($0) } ?? 64 << 20
+    }
+
     /// `ETL_TEST_BYTEA_CHUNK=<bytes>`: the chunk size of large bytea values in the COPY stream (0 sends every value
     /// whole, as before chunking), for tests of small chunks and the bench's A/B of the two.
     static var byteaChunking: ByteaChunking? {

@@ -116,6 +116,13 @@ final class OrderedParallelMap<Input: Sendable, Output: Sendable>: @unchecked Se
         }
     }
 
+    /// Whether `cancel` was called: a producer waiting for something else (memory for a large value) stops too.
+    var isCancelled: Bool {
+        monitor.lock()
+        defer { monitor.unlock() }
+        return cancelled
+    }
+
     /// Batches submitted and not yet taken by the consumer (never more than the window); for tests and metrics.
     var inFlightBatches: Int {
         monitor.lock()

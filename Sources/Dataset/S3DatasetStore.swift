@@ -179,6 +179,8 @@ extension DatasetError {
         switch error.code {
         // A missing bucket is the output root's problem (fix the file), not a missing dataset.
         case .notFound where error.serverCode == "NoSuchBucket": code = .invalidLocation
+        // A multipart upload that vanished under the run (aborted by a lifecycle rule or another process): the write failed.
+        case .notFound where error.serverCode == "NoSuchUpload": code = .writeFailed
         case .notFound: code = .notFound
         case .preconditionFailed: code = .conflict
         case .credentials: code = .invalidLocation

@@ -37,9 +37,16 @@ extension S3Client {
             complete.headers.append(("Content-Type", "application/xml"))
             if ifNoneMatch { complete.headers.append(("If-None-Match", "*")) }
             let outcome = try conditional { () throws(ObjectStorageError) in
-                let response = try send(complete, location: location)
-                if let failure = S3XMLElement.errorDocument(response.body) {
-                    throw classify(status: 500, code: failure.code, message: failure.message, method: "POST", location: location)
+                do throws(ObjectStorageError) {
+                    let response = try send(complete, location: location)
+                    if let failure = S3XMLElement.errorDocument(response.body) {
+                        throw classify(status: 500, code: failure.code, message: failure.message, method: "POST", location: location)
+                    }
+                } catch where error.serverCode == "NoSuchUpload" {
+                    // A completion the server carried out but whose response was lost is retried, and S3 then answers
+                    // that the upload does not exist (it became the object). The object at the key with this size is
+                    // that upload (keys of large objects are content hashes); anything else is a real failure.
+                    guard let object = try head(bucket: bucket, key: key), object.size == size else { throw error }
                 }
             }
             if outcome == .alreadyExists { abortMultipartUpload(bucket: bucket, key: key, uploadId: uploadId) }

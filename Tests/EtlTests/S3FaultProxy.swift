@@ -13,7 +13,7 @@ final class S3FaultProxy {
         enum Kind: String, Encodable { case putObject = "PutObject", uploadPart = "UploadPart",
                                            completeMultipartUpload = "CompleteMultipartUpload", copyObject = "CopyObject", any }
         /// `resetAfterForwarding`: the server acts on the request, the client never gets the response.
-        enum Action: String, Encodable { case slowDown = "503", internalError = "500", reset, resetAfterForwarding = "reset_after" }
+        enum Action: String, Encodable { case slowDown = "503", internalError = "500", noSuchUpload = "404_upload", reset, resetAfterForwarding = "reset_after" }
         var kind: Kind
         var keyContains: String?
         /// Matching requests let through before the rule fires.

@@ -135,13 +135,15 @@ import Testing
             .init(kind: .uploadPart, after: 1, count: 1, action: .reset),
             .init(kind: .uploadPart, after: 2, count: 1, action: .internalError),
             .init(kind: .completeMultipartUpload, count: 1, action: .slowDown),
-            // Then the completion done by the server but its response lost: the retry finds the upload gone.
+            // Then the completion done by the server but its response lost; the retry is answered as S3 answers it
+            // (the upload is gone: it became the object), and the object at the key is taken as the upload's.
             .init(kind: .completeMultipartUpload, after: 1, count: 1, action: .resetAfterForwarding),
+            .init(kind: .completeMultipartUpload, after: 2, count: 1, action: .noSuchUpload),
         ])
         try ws.writePipeline("fb", Self.pipeline(s3, name: "fb", endpoint: proxy.endpoint, yaml: Self.bigPipeline))
         let run = try ws.etl("run", "fb", environment: environment)
         #expect(run.status == 0, "\(run.output)")
-        #expect(proxy.faults("UploadPart") == 3 && proxy.faults("CompleteMultipartUpload") == 2,
+        #expect(proxy.faults("UploadPart") == 3 && proxy.faults("CompleteMultipartUpload") == 3,
                 "\(proxy.requests().filter { $0.fault != nil }.map { "\($0.kind) \($0.fault ?? "")" })")
         #expect(proxy.requests().filter { $0.kind == "CreateMultipartUpload" }.count == 1, "the shard went up as one multipart upload")
         let store = s3.store("fb")
@@ -168,6 +170,12 @@ import Testing
         let incomplete = try ws.etl("run", "fb", environment: environment)
         #expect(incomplete.status == 5, "\(incomplete.output)")
         #expect(try s3.client.multipartUploads(bucket: s3.bucket, prefix: "team/datasets/fb/").isEmpty, "no unfinished multipart upload")
+        #expect(try store.versions() == ["v1"])
+
+        // NoSuchUpload with no object at the key (the upload really is gone, e.g. aborted by a lifecycle rule): a failure.
+        try proxy.set([.init(kind: .completeMultipartUpload, action: .noSuchUpload)])
+        let gone = try ws.etl("run", "fb", environment: environment)
+        #expect(gone.status == 5 && gone.stderr.contains("NoSuchUpload"), "\(gone.status) \(gone.output)")
         #expect(try store.versions() == ["v1"])
 
         // Faults off but one: the server-side copy of v1's shard into v2 answered 503 once, and retried.

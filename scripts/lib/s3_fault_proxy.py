@@ -15,7 +15,8 @@ The control file is JSON, re-read whenever it changes (and then the rules' count
 kind: PutObject | UploadPart | CompleteMultipartUpload | CreateMultipartUpload | CopyObject | any;
 key_contains: optional substring of the path; after: how many matching requests (whatever other rules did to them)
 come before the rule fires (default 0);
-count: how many it fails (absent or null: all from then on); action: 503 | 500 | reset | reset_after. The first rule that matches
+count: how many it fails (absent or null: all from then on); action: 503 | 500 | 404_upload (NoSuchUpload, what S3 answers
+a retried completion whose first attempt went through) | reset | reset_after. The first rule that matches
 and fires decides. Every request is logged as one JSON line to --log: {"kind", "path", "fault"} (fault null when
 forwarded), so a test can assert that the faults really happened.
 
@@ -120,6 +121,8 @@ def request_kind(method, path, headers):
 ERRORS = {
     "503": (503, "SlowDown", "Please reduce your request rate."),
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "404_upload": (404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, "
+                   "or the upload may have been aborted or completed."),
 }
 
 

@@ -31,6 +31,8 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var rowsFetched: Int?
     public var bytesFetched: Int?
     public var samplesWritten: Int
+    /// Rows not written because their `dedupe:` value was published already; nil in records of an older etl.
+    public var deduplicated: Int?
     public var quarantined: Int
     public var quarantinedByReason: [String: Int]
     public var bytesRead: Int
@@ -46,13 +48,14 @@ public struct RunRecord: Codable, Sendable, Equatable {
         case runId = "run_id", pipeline, dataset, configSha256 = "config_sha256", host, pid, startedAt = "started_at"
         case endedAt = "ended_at", durationSeconds = "duration_seconds", outcome, exitCode = "exit_code", failure
         case rowsRead = "rows_read", rowsFetched = "rows_fetched", bytesFetched = "bytes_fetched", samplesWritten = "samples_written", quarantined
+        case deduplicated
         case quarantinedByReason = "quarantined_by_reason", bytesRead = "bytes_read", bytesWritten = "bytes_written"
         case cursorFrom = "cursor_from", cursorTo = "cursor_to", parent, versionPublished = "version_published", error
     }
 
     public init(runId: String?, pipeline: String, dataset: String, configSha256: String, host: String, pid: Int32,
                 startedAt: String, endedAt: String, durationSeconds: Double, outcome: Outcome, exitCode: Int32,
-                failure: String? = nil, rowsRead: Int = 0, rowsFetched: Int? = nil, bytesFetched: Int? = nil, samplesWritten: Int = 0, quarantined: Int = 0,
+                failure: String? = nil, rowsRead: Int = 0, rowsFetched: Int? = nil, bytesFetched: Int? = nil, samplesWritten: Int = 0, deduplicated: Int? = nil, quarantined: Int = 0,
                 quarantinedByReason: [String: Int] = [:], bytesRead: Int = 0, bytesWritten: Int = 0,
                 cursorFrom: String? = nil, cursorTo: String? = nil, parent: String? = nil,
                 versionPublished: String? = nil, error: String? = nil) {
@@ -72,6 +75,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         self.rowsFetched = rowsFetched
         self.bytesFetched = bytesFetched
         self.samplesWritten = samplesWritten
+        self.deduplicated = deduplicated
         self.quarantined = quarantined
         self.quarantinedByReason = quarantinedByReason
         self.bytesRead = bytesRead
@@ -89,7 +93,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var object = try JSONSerialization.jsonObject(with: encoder.encode(self)) as! [String: Any]
-        for key in [CodingKeys.runId, .rowsFetched, .bytesFetched, .failure, .cursorFrom, .cursorTo, .parent, .versionPublished, .error] where object[key.rawValue] == nil {
+        for key in [CodingKeys.runId, .rowsFetched, .bytesFetched, .deduplicated, .failure, .cursorFrom, .cursorTo, .parent, .versionPublished, .error] where object[key.rawValue] == nil {
             object[key.rawValue] = NSNull()
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

@@ -62,6 +62,9 @@ struct DedupeTests {
         let finished = third.stderr.split(separator: "\n").first { $0.contains("run.finished") }.map(String.init) ?? ""
         let fields = try JSONSerialization.jsonObject(with: Data(finished.utf8)) as? [String: Any]
         #expect("\(fields?["deduplicated"] ?? "none")" == "5", "\(finished)")
+        // And the run ledger, one record per run.
+        let records = try OpsLedgerTests().ledger(ws, "uploads")
+        #expect(records.map { $0["deduplicated"] as? Int } == [10, 15, 5], "\(records.map { $0["deduplicated"] ?? "none" })")
 
         let expected: [(String, Int, Int, Int)] = [("v1", 20, 20, 10), ("v2", 25, 5, 15), ("v3", 30, 5, 5)]
         for (version, samples, new, deduplicated) in expected {

@@ -36,7 +36,7 @@ struct OpsLedgerTests {
         let published = records[0]
         let expectedKeys: Set<String> = [
             "run_id", "pipeline", "dataset", "config_sha256", "host", "pid", "started_at", "ended_at", "duration_seconds",
-            "outcome", "exit_code", "failure", "rows_read", "rows_fetched", "bytes_fetched", "samples_written", "quarantined", "quarantined_by_reason",
+            "outcome", "exit_code", "failure", "rows_read", "rows_fetched", "bytes_fetched", "samples_written", "deduplicated", "quarantined", "quarantined_by_reason",
             "bytes_read", "bytes_written", "cursor_from", "cursor_to", "parent", "version_published", "error",
         ]
         #expect(Set(published.keys) == expectedKeys)
@@ -47,6 +47,7 @@ struct OpsLedgerTests {
         #expect((published["host"] as? String)?.isEmpty == false)
         #expect(published["rows_read"] as? Int == 20 && published["samples_written"] as? Int == 20)
         #expect(published["rows_fetched"] as? Int == 20 && (published["bytes_fetched"] as? Int ?? 0) > 0)
+        #expect(published["deduplicated"] as? Int == 0)
         #expect(published["bytes_read"] as? Int == manifest.stats.sourceBytes && published["bytes_written"] as? Int == manifest.stats.bytesWritten)
         #expect(published["cursor_from"] is NSNull && published["cursor_to"] as? String == "20")
         #expect(published["version_published"] as? String == "v1" && published["error"] is NSNull)
@@ -102,10 +103,12 @@ struct OpsLedgerTests {
         let environment = ["ETL_TEST_LEDGER": "dbname=\(database)"]
         let ledgerDB = try PostgresConnection(conninfo: "dbname=\(database)")
         try ledgerDB.execute("CREATE SCHEMA ops")
+        // The table as an older etl created it, without the columns added since: they are added before the insert.
+        try ledgerDB.execute(PostgresLedgerTableOfOlderEtl.createSQL)
         #expect(try ws.etl("run", "fb", environment: environment).status == 0)
         #expect(try ws.etl("run", "fb", environment: environment).status == 0)
 
-        let rows = try ledgerDB.query("SELECT run_id, outcome, rows_read::text, rows_fetched::text, version_published, cursor_to, exit_code::text FROM ops.runs ORDER BY started_at")
+        let rows = try ledgerDB.query("SELECT run_id, outcome, rows_read::text, rows_fetched::text, version_published, cursor_to, exit_code::text, deduplicated::text FROM ops.runs ORDER BY started_at")
         let file = try ledger(ws)
         try #require(rows.rows.count == 2 && file.count == 2, "\(rows.rows.count) rows in the table")
         for (row, record) in zip(rows.rows, file) {
@@ -114,7 +117,7 @@ struct OpsLedgerTests {
             #expect(text[1] == record["outcome"] as? String)
             #expect(text[2] == (record["rows_read"] as? Int).map(String.init) && text[3] == (record["rows_fetched"] as? Int).map(String.init))
             #expect(text[4] == record["version_published"] as? String && text[5] == record["cursor_to"] as? String)
-            #expect(text[6] == "0")
+            #expect(text[6] == "0" && text[7] == "0")
         }
         #expect(rows.rows.first?.values[1] == .text("published") && rows.rows.last?.values[1] == .text("nothing_new"))
         let inSource = try ws.db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'runs' AND schemaname = 'ops'")
@@ -179,4 +182,16 @@ struct OpsLedgerTests {
         let none = try ws.etl("status", "nope")
         #expect(none.status == 7 && none.stderr.contains("no runs recorded for 'nope'"), "\(none.output)")
     }
+}
+
+/// `ops.runs` as etl created it before the `deduplicated` column.
+enum PostgresLedgerTableOfOlderEtl {
+    static let createSQL = """
+        CREATE TABLE ops.runs (run_id text, pipeline text NOT NULL, dataset text NOT NULL, config_sha256 text NOT NULL,
+            host text NOT NULL, pid integer NOT NULL, started_at timestamptz NOT NULL, ended_at timestamptz NOT NULL,
+            duration_seconds double precision NOT NULL, outcome text NOT NULL, exit_code integer NOT NULL, failure text,
+            rows_read bigint NOT NULL, rows_fetched bigint, bytes_fetched bigint, samples_written bigint NOT NULL,
+            quarantined bigint NOT NULL, quarantined_by_reason jsonb NOT NULL, bytes_read bigint NOT NULL,
+            bytes_written bigint NOT NULL, cursor_from text, cursor_to text, parent text, version_published text, error text)
+        """
 }

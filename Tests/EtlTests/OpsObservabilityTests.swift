@@ -104,6 +104,8 @@ struct OpsObservabilityTests {
         let manifest = try ws.manifest("fb", "v1")
         let l = #"pipeline="fb",dataset="fb""#
         #expect(first["etl_run_rows_read{\(l)}"] == 30)
+        #expect(first["etl_run_rows_fetched{\(l)}"] == 30)
+        #expect(first["etl_run_rows_deduplicated{\(l)}"] == 0)
         #expect(first["etl_run_samples_written{\(l)}"] == 20)
         #expect(first["etl_run_quarantined_rows{\(l)}"] == 10)
         #expect(first["etl_run_quarantined_rows_by_reason{\(l),reason=\"unmapped_label\"}"] == 10)

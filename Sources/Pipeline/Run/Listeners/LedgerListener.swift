@@ -76,6 +76,7 @@ public final class LedgerListener: RunListener, @unchecked Sendable {
             failure: failure.map { failureName($0.category) },
             rowsRead: tally.progress.rowsRead, rowsFetched: tally.progress.rowsFetched, bytesFetched: tally.progress.bytesFetched,
             samplesWritten: manifest?.counts.newSamples ?? tally.progress.samplesWritten,
+            deduplicated: manifest?.counts.deduplicated ?? tally.progress.deduplicated,
             quarantined: quarantined.values.reduce(0, +), quarantinedByReason: quarantined,
             bytesRead: tally.progress.sourceBytes, bytesWritten: manifest?.stats.bytesWritten ?? 0,
             cursorFrom: manifest?.cursor.from ?? tally.start?.cursorFrom,

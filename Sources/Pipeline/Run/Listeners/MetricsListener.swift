@@ -43,7 +43,11 @@ public final class MetricsListener: RunListener, @unchecked Sendable {
         let succeeded = outcome != .failed
         var m = PrometheusText()
         m.add("etl_run_rows_read", help: "Source rows the last run read (samples + quarantined).", labels: base, Double(tally.progress.rowsRead))
+        m.add("etl_run_rows_fetched", help: "Source rows the last run's last attempt fetched: fewer than read when it resumed from a checkpoint or skipped re-read rows already published.",
+              labels: base, Double(tally.progress.rowsFetched))
         m.add("etl_run_samples_written", help: "Samples the last run wrote.", labels: base, Double(tally.manifest?.counts.newSamples ?? tally.progress.samplesWritten))
+        m.add("etl_run_rows_deduplicated", help: "Rows the last run did not write because their dedupe value was published already.",
+              labels: base, Double(tally.manifest?.counts.deduplicated ?? tally.progress.deduplicated))
         let byReason = tally.manifest?.quarantine.byReason ?? tally.quarantinedByReason
         m.add("etl_run_quarantined_rows", help: "Rows the last run quarantined.", labels: base, Double(byReason.values.reduce(0, +)))
         for reason in byReason.keys.sorted() {

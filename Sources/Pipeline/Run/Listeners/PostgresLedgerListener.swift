@@ -27,6 +27,7 @@ public final class PostgresLedgerListener: RunListener, @unchecked Sendable {
         do {
             let connection = try PostgresConnection(conninfo: Self.bounded(config.connection))
             try connection.execute(Self.createSQL(table: config.table))
+            try addMissingColumns(connection)
             try connection.execute(Self.insertSQL(table: config.table), Self.parameters(record))
         } catch {
             warn("etl: warning: the run was not recorded in the PostgreSQL ledger table \(config.table): \(LedgerListener.scrub("\(error)", connection: config.connection))")
@@ -57,7 +58,24 @@ public final class PostgresLedgerListener: RunListener, @unchecked Sendable {
         ("bytes_fetched", "bigint"), ("samples_written", "bigint NOT NULL"), ("quarantined", "bigint NOT NULL"),
         ("quarantined_by_reason", "jsonb NOT NULL"), ("bytes_read", "bigint NOT NULL"), ("bytes_written", "bigint NOT NULL"),
         ("cursor_from", "text"), ("cursor_to", "text"), ("parent", "text"), ("version_published", "text"), ("error", "text"),
+        ("deduplicated", "bigint"),
     ]
+
+    /// Columns a later etl added: a table an older etl created lacks them, and gets them before the first insert.
+    static let laterColumns: Set<String> = ["deduplicated"]
+
+    /// Adds the later columns a table lacks. Looked up first, so an up-to-date table is never locked by ALTER TABLE
+    /// (which would wait behind a dashboard's long query on the table).
+    private func addMissingColumns(_ connection: PostgresConnection) throws {
+        let parts = config.table.split(separator: ".").map(String.init)
+        let existing = try connection.query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            [parts.map { quoteIdentifier($0) }.joined(separator: ".")])
+        let names = Set(existing.rows.compactMap { row -> String? in if case .text(let name) = row.values[0] { name } else { nil } })
+        for column in Self.columns where Self.laterColumns.contains(column.name) && !names.contains(column.name) {
+            try connection.execute("ALTER TABLE \(Self.quotedTable(config.table)) ADD COLUMN IF NOT EXISTS \(column.name) \(column.type)")
+        }
+    }
 
     static func createSQL(table: String) -> String {
         "CREATE TABLE IF NOT EXISTS \(quotedTable(table)) (\(columns.map { "\($0.name) \($0.type)" }.joined(separator: ", ")))"
@@ -80,6 +98,7 @@ public final class PostgresLedgerListener: RunListener, @unchecked Sendable {
             record.failure, String(record.rowsRead), record.rowsFetched.map(String.init), record.bytesFetched.map(String.init),
             String(record.samplesWritten), String(record.quarantined), reasons, String(record.bytesRead), String(record.bytesWritten),
             record.cursorFrom, record.cursorTo, record.parent, record.versionPublished, record.error,
+            record.deduplicated.map(String.init),
         ]
     }
 }

@@ -168,37 +168,47 @@ struct ChunkedRowAssembler {
     private mutating func start(_ wrapped: [PostgresValue]) throws(PostgresError) -> PostgresRow? {
         let count = columns.count
         var values = Array(wrapped[0..<count])
+        // First the lengths: the row's large values are reserved together (reserving them one by one, the second
+        // could wait for the first, which only this row can give back).
+        var large: [(column: Int, length: Int)] = []
+        for (position, column) in byteaColumns.enumerated() {
+            let lengthValue = wrapped[count + 1 + position]
+            guard case .int32(let declared) = lengthValue else {
+                guard case .null = lengthValue, case .null = values[column] else {
+                    throw malformed("column \(column) has a value but no length")
+                }
+                continue
+            }
+            let length = Int(declared)
+            if length > chunkSize {
+                large.append((column, length))
+            } else {
+                guard case .bytea(let bytes) = values[column], bytes.count == length else {
+                    throw malformed("column \(column) is not the \(length) bytes its length says")
+                }
+            }
+        }
         var buffers: [(column: Int, base: UnsafeMutableRawPointer, count: Int)] = []
         var parts = 1
-        do throws(PostgresError) {
-            for (position, column) in byteaColumns.enumerated() {
-                let lengthValue = wrapped[count + 1 + position]
-                guard case .int32(let declared) = lengthValue else {
-                    guard case .null = lengthValue, case .null = values[column] else {
-                        throw malformed("column \(column) has a value but no length")
+        if !large.isEmpty {
+            try budget?.acquire(large.reduce(0) { $0 + $1.length })
+            var unallocated = large.reduce(0) { $0 + $1.length }
+            do throws(PostgresError) {
+                for (column, length) in large {
+                    guard let base = malloc(length) else {
+                        throw PostgresError(.misuse, "out of memory for a bytea value of \(length) bytes", statement: statement)
                     }
-                    continue
+                    unallocated -= length
+                    buffers.append((column, base, length))
+                    try copyChunk(values[column], column: column, expected: chunkSize, into: base)
+                    values[column] = .null  // replaced by the assembled value when the last part is in
+                    parts = max(parts, (length + chunkSize - 1) / chunkSize)
                 }
-                let length = Int(declared)
-                guard length > chunkSize else {
-                    guard case .bytea(let bytes) = values[column], bytes.count == length else {
-                        throw malformed("column \(column) is not the \(length) bytes its length says")
-                    }
-                    continue
-                }
-                try budget?.acquire(length)
-                guard let base = malloc(length) else {
-                    budget?.release(length)
-                    throw PostgresError(.misuse, "out of memory for a bytea value of \(length) bytes", statement: statement)
-                }
-                buffers.append((column, base, length))
-                try copyChunk(values[column], column: column, expected: chunkSize, into: base)
-                values[column] = .null  // replaced by the assembled value when the last part is in
-                parts = max(parts, (length + chunkSize - 1) / chunkSize)
+            } catch {
+                budget?.release(unallocated)
+                release(buffers)
+                throw error
             }
-        } catch {
-            release(buffers)
-            throw error
         }
         let row = Pending(values: values, buffers: buffers, parts: parts, nextPart: 1)
         if parts == 1 { return finish(row) }

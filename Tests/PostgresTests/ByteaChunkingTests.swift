@@ -116,6 +116,15 @@ struct ByteaChunkingTests {
         }
         #expect(seen == 6 && budget.inUse == 0)
 
+        // Two large values in one row are reserved together: the second never waits for the first.
+        let pairs = "SELECT g, decode(repeat(md5(g::text), 160), 'hex') AS a, decode(repeat(md5(g::text), 200), 'hex') AS b FROM generate_series(1, 3) g"
+        var pairsSeen = 0
+        try connection.streamBatches(pairs, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: budget) { batch in
+            #expect(budget.inUse == 2560 + 3200)
+            pairsSeen += batch.count
+        }
+        #expect(pairsSeen == 3 && budget.inUse == 0)
+
         // A consumer that keeps every value and a run that stops: the reader gives up waiting instead of hanging.
         let stop = StopFlag()
         let stopping = LargeValueBudget(limit: 3000, shouldStop: { stop.isSet })

@@ -17,10 +17,10 @@ public enum DatasetCard {
         var lines: [String] = []
         lines.append("# \(m.dataset) \(m.version)")
         lines.append("")
-        // etl forget rewrites manifest.json (counts, redactions) but not this file: say which one to trust.
+        // etl forget rewrites manifest.json (counts, redactions) and renders this file again from it.
         lines.append("An immutable version of the `\(m.dataset)` dataset: mosaicml-streaming MDS shards, one directory per split, "
-                     + "published by etl. This card is rendered from `manifest.json` when the version is published; `etl forget` "
-                     + "later updates only `manifest.json`, which stays the authoritative record (`etl report` renders the card afresh).")
+                     + "published by etl. This card is rendered from `manifest.json` when the version is published and again when "
+                     + "`etl forget` removes samples from it; `manifest.json` stays the authoritative record (`etl report` renders the card afresh).")
         lines.append("")
         lines += table(["", ""], [
             ["dataset", code(m.dataset)],

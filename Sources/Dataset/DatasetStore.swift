@@ -174,6 +174,12 @@ extension DatasetStore {
         return VersionBuilder.Parent(manifest: manifest, indexes: indexes)
     }
 
+    /// Where the card's loading snippet loads `version` from: on S3 the version's s3:// URL, which is where a trainer
+    /// loads it from; nil (the path under the default output root) for a directory.
+    public func cardRemote(of version: String) -> String? {
+        (self as? S3DatasetStore).map { "\($0.location)/\(version)" }
+    }
+
     /// Writes a built version into a staged one: parent shards shared, index files, the card (README.md), then the manifest.
     public func assemble(_ version: VersionBuilder.Version, into staged: any StagedVersion) throws(DatasetError) {
         for shard in version.shared {
@@ -181,9 +187,8 @@ extension DatasetStore {
         }
         for (path, bytes) in version.indexFiles { try staged.write(bytes, to: path) }
         // The card before the manifest: a version whose manifest exists is complete, README.md included.
-        // On S3 the card's loading snippet names the version's s3:// URL, which is where a trainer loads it from.
-        let remote = (self as? S3DatasetStore).map { "\($0.location)/\(version.manifest.version)" }
-        try staged.write(Array(DatasetCard.render(version.manifest, remote: remote).utf8), to: DatasetCard.fileName)
+        try staged.write(Array(DatasetCard.render(version.manifest, remote: cardRemote(of: version.manifest.version)).utf8),
+                         to: DatasetCard.fileName)
         let manifest: Data
         do { manifest = try version.manifest.encoded() } catch {
             throw DatasetError(.corrupt, path: location, "cannot encode the manifest: \(error)")

@@ -219,7 +219,8 @@ public enum Forget {
             // The manifest last: it is what says the version is complete.
             // The card is rendered from the manifest, so it says what the version now holds (and its redaction).
             if present.contains(DatasetCard.fileName) {
-                writes.append(.init(version: version, path: DatasetCard.fileName, bytes: Data(DatasetCard.render(manifest).utf8)))
+                writes.append(.init(version: version, path: DatasetCard.fileName,
+                                    bytes: Data(DatasetCard.render(manifest, remote: store.cardRemote(of: version)).utf8)))
             }
             writes.append(.init(version: version, path: DatasetManifest.fileName, bytes: try manifest.encoded()))
             let listed = Set(manifest.splits.flatMap { split, info in info.shards.map { "\(split)/\($0.basename)" } })

@@ -32,7 +32,7 @@ import Testing
         let expected = """
             # fb v2
 
-            An immutable version of the `fb` dataset: mosaicml-streaming MDS shards, one directory per split, published by etl. This card is rendered from `manifest.json` when the version is published; `etl forget` later updates only `manifest.json`, which stays the authoritative record (`etl report` renders the card afresh).
+            An immutable version of the `fb` dataset: mosaicml-streaming MDS shards, one directory per split, published by etl. This card is rendered from `manifest.json` when the version is published and again when `etl forget` removes samples from it; `manifest.json` stays the authoritative record (`etl report` renders the card afresh).
 
             |  |  |
             |---|---|

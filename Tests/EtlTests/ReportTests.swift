@@ -50,7 +50,7 @@ struct ReportTests {
         #expect(try ws.etl("report", "fb@v9").status == 7)
     }
 
-    @Test func afterForgetTheReportShowsTheRedactionAndTheStaleCardSaysWhoToTrust() throws {
+    @Test func afterForgetTheCardAndTheReportShowTheRedaction() throws {
         let ws = try Workspace("reportforget")
         try seedFeedback(ws, count: 30)
         try ws.writePipeline("fb", basicPipeline)
@@ -58,7 +58,8 @@ struct ReportTests {
         let forget = try ws.etl("forget", "fb", "--key", "7", "--reason", "user request 42")
         #expect(forget.status == 0, "\(forget.output)")
         let card = try String(contentsOf: ws.versionDirectory("fb", "v1").appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(card.contains("`etl forget` later updates only `manifest.json`, which stays the authoritative record"))
+        #expect(card.contains("again when `etl forget` removes samples from it; `manifest.json` stays the authoritative record"))
+        #expect(card.contains("user request 42"), "the card is rendered again with the redaction")
         #expect(try ws.etl("report", "fb", "-o", "fb.html").status == 0)
         let page = try String(contentsOf: ws.directory.appendingPathComponent("fb.html"), encoding: .utf8)
         #expect(page.contains("| 1 | user request 42 | key |"), "the page renders the current manifest's card")

@@ -36,6 +36,9 @@ import Testing
         }
         #expect(try s3.keys("fb").contains("tombstones.json"))
         #expect(try etl("verify", "fb", "--all").status == 0)
+        // The card is rendered again with the redaction, and still loads the version from the bucket.
+        let card = String(decoding: try s3.client.get(bucket: s3.bucket, key: "team/datasets/fb/v1/README.md"), as: UTF8.self)
+        #expect(card.contains("user request") && card.contains("remote=\"s3://\(s3.bucket)/team/datasets/fb/v1\""), "\(card)")
 
         // A shard damaged in the bucket: verify names it and exits 9.
         let store = s3.store("fb")

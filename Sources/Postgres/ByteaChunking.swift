@@ -81,7 +81,8 @@ extension PostgresConnection {
     /// inlining and optimization) would start on statements far below `jit_above_cost`. When JIT is on and the
     /// statement alone costs less than that, the wrapped one runs with it off; else JIT stays as the server has it.
     func chunkedStatementNeedsJITOff(_ select: String) throws(PostgresError) -> Bool {
-        let settings = try query("SELECT current_setting('jit') AS jit, current_setting('jit_above_cost')::float8 AS above")
+        // missing_ok: a server without JIT (before PostgreSQL 11) has no such settings, and nothing to switch off.
+        let settings = try query("SELECT current_setting('jit', true) AS jit, current_setting('jit_above_cost', true)::float8 AS above")
         guard settings.rows.first?["jit"] == .text("on"), case .float64(let threshold)? = settings.rows.first?["above"],
               threshold >= 0 else { return false }
         let plan = try query("EXPLAIN (FORMAT JSON) " + select)

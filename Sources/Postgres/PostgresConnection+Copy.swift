@@ -81,7 +81,8 @@ extension PostgresConnection {
         guard let first = ResultHandle(taking: PQgetResult(raw)) else { throw connectionError(statement: copy) }
         guard first.status == PGRES_COPY_OUT else {
             // The statement failed before sending any row (e.g. a syntax error in the user's query).
-            var error = first.error(kind: PQstatus(raw) == CONNECTION_BAD ? .connectionLost : .queryFailed, statement: copy)
+            // Named by the user's statement: the COPY around it (and a chunking wrapper) is etl's, not what to fix.
+            var error = first.error(kind: PQstatus(raw) == CONNECTION_BAD ? .connectionLost : .queryFailed, statement: select)
             if error.kind == .connectionLost { error.target = target }
             drainResults()
             throw error

@@ -62,7 +62,41 @@ public struct ByteaChunking: Sendable, Equatable {
     }
 }
 
-extension ByteaChunking {
+/// Server settings under which the chunked form of a statement is planned and run as the statement alone would be.
+///
+/// The planner estimates 1,000 rows for each call of `generate_series` with arguments it cannot evaluate, so the
+/// wrapper multiplies every per-row cost above the user's statement. Two things follow, both undone here:
+/// - JIT compilation (well over 100 ms per statement, with inlining and optimization) would start on statements far
+///   below `jit_above_cost`. When JIT is on and the statement alone costs less than that, the wrapped one runs with it
+///   off; else JIT stays as the server has it.
+/// - Every complete plan of the statement has the same row estimate except a parallel one (Gather, Gather Merge),
+///   whose estimate comes out lower; multiplied by the wrapper's per-row cost, that made a parallel sequential scan
+///   and an external sort win over the index scan the statement uses alone (a million rows: 0.7 s against 0.16 s on
+///   the server, plus a sort spilled to disk). When the statement alone has no parallel plan, the wrapped one runs with
+///   `max_parallel_workers_per_gather = 0`; when it has one, the wrapped one keeps it.
+struct ChunkedPlanOverrides: Equatable {
+    /// (setting, value for the wrapped statement) pairs, in the order to apply.
+    var settings: [(name: String, value: String)]
+
+    /// Nothing to change.
+    static let none = ChunkedPlanOverrides(settings: [])
+
+    private init(settings: [(name: String, value: String)]) { self.settings = settings }
+
+    static func == (a: Self, b: Self) -> Bool { a.settings.map(\.name) == b.settings.map(\.name) && a.settings.map(\.value) == b.settings.map(\.value) }
+
+    /// Decided from the server's settings (nil where the server has no such setting) and the statement's own plan
+    /// (`EXPLAIN (FORMAT JSON)`). Pure.
+    init(jit: String?, jitAboveCost: Double?, parallelWorkersPerGather: String?, explainJSON plan: String) {
+        settings = []
+        if jit == "on", let threshold = jitAboveCost, threshold >= 0, let cost = Self.totalCost(explainJSON: plan), cost <= threshold {
+            settings.append(("jit", "off"))
+        }
+        if let workers = parallelWorkersPerGather, workers != "0", !plan.contains("\"Node Type\": \"Gather") {
+            settings.append(("max_parallel_workers_per_gather", "0"))
+        }
+    }
+
     /// The total cost the planner puts on a statement (the first "Total Cost" of `EXPLAIN (FORMAT JSON)`: the top
     /// node's), or nil if the text does not have one.
     static func totalCost(explainJSON text: String) -> Double? {
@@ -74,21 +108,28 @@ extension ByteaChunking {
 }
 
 extension PostgresConnection {
-    /// Whether JIT must be switched off for the chunked form of `select` so that it runs as `select` alone would.
-    ///
-    /// The planner estimates 1,000 rows for each call of `generate_series` with arguments it cannot evaluate, so the
-    /// wrapper's cost is about 1,000 times the statement's, and JIT compilation (well over 100 ms per statement, with
-    /// inlining and optimization) would start on statements far below `jit_above_cost`. When JIT is on and the
-    /// statement alone costs less than that, the wrapped one runs with it off; else JIT stays as the server has it.
-    func chunkedStatementNeedsJITOff(_ select: String) throws(PostgresError) -> Bool {
+    /// The overrides for the chunked form of `select` (see ``ChunkedPlanOverrides``), and each setting's current value
+    /// to put back afterwards.
+    func chunkedPlanOverrides(_ select: String) throws(PostgresError) -> (overrides: ChunkedPlanOverrides, previous: [String: String]) {
         // missing_ok: a server without JIT (before PostgreSQL 11) has no such settings, and nothing to switch off.
-        let settings = try query("SELECT current_setting('jit', true) AS jit, current_setting('jit_above_cost', true)::float8 AS above")
-        guard settings.rows.first?["jit"] == .text("on"), case .float64(let threshold)? = settings.rows.first?["above"],
-              threshold >= 0 else { return false }
+        let current = try query("""
+            SELECT current_setting('jit', true) AS jit, current_setting('jit_above_cost', true)::float8 AS above,
+                   current_setting('max_parallel_workers_per_gather', true) AS workers
+            """).rows.first
         let plan = try query("EXPLAIN (FORMAT JSON) " + select)
-        guard case .json(let text)? = plan.rows.first?.values.first ?? nil, let cost = ByteaChunking.totalCost(explainJSON: text)
-        else { return false }
-        return cost <= threshold
+        guard case .json(let planText)? = plan.rows.first?.values.first ?? nil else { return (.none, [:]) }
+        func setting(_ name: String) -> String? { if case .text(let value)? = current?[name] { value } else { nil } }
+        var above: Double?
+        if case .float64(let value)? = current?["above"] { above = value }
+        let overrides = ChunkedPlanOverrides(
+            jit: setting("jit"), jitAboveCost: above, parallelWorkersPerGather: setting("workers"), explainJSON: planText)
+        let previous = ["jit": setting("jit"), "max_parallel_workers_per_gather": setting("workers")].compactMapValues { $0 }
+        return (overrides, previous)
+    }
+
+    /// Sets `name` for the session (a failed statement inside a transaction rolls it back anyway).
+    func setConfig(_ name: String, _ value: String) throws(PostgresError) {
+        _ = try query("SELECT set_config($1, $2, false)", [name, value])
     }
 }
 

@@ -69,10 +69,15 @@ extension PostgresConnection {
         defer { assembler?.discard() }
         let streamed = chunking.map { $0.wrappedStatement(select, columns: formats) } ?? select
         let copy = "COPY (\(streamed)) TO STDOUT (FORMAT binary)"
-        // Session-level, so it works outside a transaction too; a failed statement inside one rolls it back anyway.
-        let jitOff = chunking != nil ? try chunkedStatementNeedsJITOff(select) : false
-        if jitOff { try execute("SET jit = off") }
-        defer { if jitOff, PQstatus(raw) == CONNECTION_OK, PQtransactionStatus(raw) != PQTRANS_INERROR { try? execute("SET jit = on") } }
+        // Planned and run as the statement alone would be (see ChunkedPlanOverrides). Session-level settings, so this
+        // works outside a transaction too; inside one, a failed statement rolls them back anyway.
+        let (overrides, previous) = chunking != nil ? try chunkedPlanOverrides(select) : (.none, [:])
+        for setting in overrides.settings { try setConfig(setting.name, setting.value) }
+        defer {
+            if PQstatus(raw) == CONNECTION_OK, PQtransactionStatus(raw) != PQTRANS_INERROR {
+                for setting in overrides.settings { if let value = previous[setting.name] { try? setConfig(setting.name, value) } }
+            }
+        }
         try ensureReady(for: copy, parameters: [])
         guard PQsendQuery(raw, copy) == 1 else { throw connectionError(statement: copy) }
 

@@ -83,24 +83,59 @@ struct ByteaChunkingTests {
         #expect(sql.contains("GREATEST((octet_length(etl_d.c1) - 1) / 100, (octet_length(etl_d.c2) - 1) / 100, 0)"))
     }
 
-    /// The wrapper's row estimate (1,000 per generate_series call) must not start JIT compilation where the user's
-    /// statement alone would not: JIT is switched off for such a statement only, and back on after it.
-    @Test func jitStartsWhereTheStatementAloneWouldStartIt() throws {
+    /// The wrapped statement is planned and run as the statement alone: JIT off where the statement alone is under
+    /// `jit_above_cost`, no parallel plan where the statement alone has none (the index scan stays an index scan), and
+    /// the session's settings as they were afterwards.
+    @Test func theWrappedStatementKeepsThePlanOfTheStatementAlone() throws {
         let connection = try TestDatabase.connect()
-        let cheap = "SELECT g, decode(md5(g::text), 'hex') AS b FROM generate_series(1, 10) g"
+        let table = "chunk_plan_\(UInt32.random(in: 0...UInt32.max))"
+        try connection.execute("CREATE TABLE \(table) (id int8 PRIMARY KEY, note text, h bytea)")
+        defer { try? connection.execute("DROP TABLE IF EXISTS \(table)") }
+        try connection.execute("INSERT INTO \(table) SELECT g, md5(g::text), decode(md5(g::text), 'hex') FROM generate_series(1, 300000) g")
+        try connection.execute("ANALYZE \(table)")
         try connection.execute("SET jit = on")
-        try connection.execute("SET jit_above_cost = 100000")
-        #expect(try connection.chunkedStatementNeedsJITOff(cheap))
-        _ = try rows(connection, cheap, chunking: ByteaChunking())
-        #expect(try connection.query("SELECT current_setting('jit') AS jit").rows[0]["jit"] == .text("on"))
-        try connection.execute("SET jit_above_cost = 0")
-        #expect(try !connection.chunkedStatementNeedsJITOff(cheap), "the statement alone is over the threshold: JIT as configured")
-        try connection.execute("SET jit = off")
-        #expect(try !connection.chunkedStatementNeedsJITOff(cheap))
-        _ = try rows(connection, cheap, chunking: ByteaChunking())
-        #expect(try connection.query("SELECT current_setting('jit') AS jit").rows[0]["jit"] == .text("off"), "left as it was")
-        #expect(ByteaChunking.totalCost(explainJSON: #"[{"Plan": {"Node Type": "Sort", "Startup Cost": 1.5, "Total Cost": 1234.25, "Plans": [{"Total Cost": 9}]}}]"#) == 1234.25)
-        #expect(ByteaChunking.totalCost(explainJSON: "[]") == nil)
+        try connection.execute("SET max_parallel_workers_per_gather = 2")
+        let select = "SELECT id, note, h FROM \(table) ORDER BY id"
+        let alone = try explain(connection, select)
+        #expect(alone.contains("Index Scan") && !alone.contains("Gather"), "\(alone)")
+
+        let (overrides, previous) = try connection.chunkedPlanOverrides(select)
+        #expect(overrides.settings.map(\.name) == ["max_parallel_workers_per_gather"] || overrides.settings.map(\.name) == ["jit", "max_parallel_workers_per_gather"])
+        #expect(previous["max_parallel_workers_per_gather"] == "2")
+        for setting in overrides.settings { try connection.setConfig(setting.name, setting.value) }
+        let wrapped = try explain(connection, ByteaChunking().wrappedStatement(select, columns: [.int64, .text, .bytea]))
+        #expect(wrapped.contains("Index Scan") && !wrapped.contains("Gather") && !wrapped.contains("Sort"), "\(wrapped)")
+        try connection.execute("SET max_parallel_workers_per_gather = 2")
+        try connection.execute("SET jit = on")
+
+        // Streaming puts the settings back.
+        var rows = 0
+        try connection.streamBatches("SELECT id, h FROM \(table) WHERE id <= 1000 ORDER BY id") { rows += $0.count }
+        #expect(rows == 1000)
+        let after = try connection.query("SELECT current_setting('jit') AS jit, current_setting('max_parallel_workers_per_gather') AS workers").rows[0]
+        #expect(after["jit"] == .text("on") && after["workers"] == .text("2"))
+    }
+
+    @Test func overridesFollowTheSettingsAndThePlanAlone() {
+        let plain = #"[{"Plan": {"Node Type": "Index Scan", "Startup Cost": 0.42, "Total Cost": 45999.43}}]"#
+        let parallel = #"[{"Plan": {"Node Type": "Gather Merge", "Total Cost": 218277.59, "Plans": [{"Node Type": "Sort"}]}}]"#
+        func names(_ jit: String?, _ above: Double?, _ workers: String?, _ plan: String) -> [String] {
+            ChunkedPlanOverrides(jit: jit, jitAboveCost: above, parallelWorkersPerGather: workers, explainJSON: plan).settings.map(\.name)
+        }
+        #expect(names("on", 100000, "2", plain) == ["jit", "max_parallel_workers_per_gather"])
+        #expect(names("on", 1000, "2", plain) == ["max_parallel_workers_per_gather"], "over the threshold alone: JIT as configured")
+        #expect(names("off", 100000, "2", plain) == ["max_parallel_workers_per_gather"])
+        #expect(names("on", 100000, "0", plain) == ["jit"])
+        #expect(names("on", 1000, "2", parallel) == [], "parallel alone: parallel wrapped")
+        #expect(names(nil, nil, nil, plain) == [], "a server without these settings")
+        #expect(ChunkedPlanOverrides.totalCost(explainJSON: parallel) == 218277.59)
+        #expect(ChunkedPlanOverrides.totalCost(explainJSON: "[]") == nil)
+    }
+
+    private func explain(_ connection: PostgresConnection, _ sql: String) throws -> String {
+        try connection.query("EXPLAIN " + sql).rows.compactMap { row -> String? in
+            if case .text(let line) = row.values[0] { line } else { nil }
+        }.joined(separator: "\n")
     }
 
     /// With a budget, a large value is assembled only when the ones handed over before it were freed (or fit beside it):

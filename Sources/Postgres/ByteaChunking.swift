@@ -165,7 +165,7 @@ struct ChunkedRowAssembler {
     var isInsideRow: Bool { pending != nil }
 
     /// Takes one part (the values of one wrapped row) and returns the source row it completes, if any.
-    mutating func add(_ wrapped: [PostgresValue]) throws(PostgresError) -> PostgresRow? {
+    mutating func add(_ wrapped: consuming [PostgresValue]) throws(PostgresError) -> PostgresRow? {
         let count = columns.count
         guard wrapped.count == count + 1 + byteaColumns.count else {
             throw malformed("a part has \(wrapped.count) values, expected \(count + 1 + byteaColumns.count)")
@@ -207,14 +207,15 @@ struct ChunkedRowAssembler {
         pending = nil
     }
 
-    private mutating func start(_ wrapped: [PostgresValue]) throws(PostgresError) -> PostgresRow? {
+    private mutating func start(_ wrapped: consuming [PostgresValue]) throws(PostgresError) -> PostgresRow? {
         let count = columns.count
-        var values = Array(wrapped[0..<count])
+        // The part's array becomes the row's: its trailing part number and lengths are dropped at the end, in place.
+        var values = wrapped
         // First the lengths: the row's large values are reserved together (reserving them one by one, the second
         // could wait for the first, which only this row can give back).
         var large: [(column: Int, length: Int)] = []
         for (position, column) in byteaColumns.enumerated() {
-            let lengthValue = wrapped[count + 1 + position]
+            let lengthValue = values[count + 1 + position]
             guard case .int32(let declared) = lengthValue else {
                 guard case .null = lengthValue, case .null = values[column] else {
                     throw malformed("column \(column) has a value but no length")
@@ -252,6 +253,7 @@ struct ChunkedRowAssembler {
                 throw error
             }
         }
+        values.removeLast(values.count - count)
         let row = Pending(values: values, buffers: buffers, parts: parts, nextPart: 1)
         if parts == 1 { return finish(row) }
         pending = row

@@ -117,16 +117,17 @@ extension PostgresConnection {
                 // any other row's message is freed here, as soon as it is decoded.
                 var adopted: PostgresBytes?
                 defer { if adopted == nil { PQfreemem(buffer) } }
-                let decoded = try decoder.decode(message) { field in
+                let decoded = try decoder.decodeValues(message) { field in
                     let whole = adopted ?? PostgresBytes(adopting: buffer, count: Int(length)) { PQfreemem($0) }
                     adopted = whole
                     let start = field.baseAddress.map { $0 - message.baseAddress! } ?? 0
                     return whole.slice(start..<(start + field.count))
                 }
-                var completed = decoded
                 rowBytes += message.count  // a row in parts counts all of them
-                if let part = decoded, assembler != nil {
-                    completed = try assembler!.add(part.values)
+                var completed: PostgresRow?
+                if let values = consume decoded {
+                    // The values array goes on as the row's (no copy): a part's trailing fields are dropped in place.
+                    completed = assembler != nil ? try assembler!.add(consume values) : PostgresRow(columns: columns, values: values)
                 }
                 if let row = completed {
                     batch.append(row)
@@ -215,6 +216,14 @@ struct CopyRowDecoder {
         _ message: UnsafeRawBufferPointer,
         bytea: (UnsafeRawBufferPointer) -> PostgresBytes = PostgresBytes.init(copying:)
     ) throws(PostgresError) -> PostgresRow? {
+        try decodeValues(message, bytea: bytea).map { PostgresRow(columns: columns, values: $0) }
+    }
+
+    /// `decode`'s values without the row around them (a chunked stream's parts are not rows of these columns).
+    mutating func decodeValues(
+        _ message: UnsafeRawBufferPointer,
+        bytea: (UnsafeRawBufferPointer) -> PostgresBytes = PostgresBytes.init(copying:)
+    ) throws(PostgresError) -> [PostgresValue]? {
         var reader = BinaryReader(message)
         if !sawHeader {
             let signature = try reader.readBytes(Self.signature.count)
@@ -257,7 +266,7 @@ struct CopyRowDecoder {
         }
         // One message per row: anything left over means the stream is not what we think it is.
         guard reader.remaining == 0 else { throw malformed("\(reader.remaining) bytes after a row") }
-        return PostgresRow(columns: columns, values: values)
+        return values
     }
 
     private func malformed(_ what: String) -> PostgresError {

@@ -77,7 +77,10 @@ struct MDSSampleCodec {
         for index in columns.indices {
             let start = buffer.count
             let size: Int
-            if fixedSizes[index] == nil, let large = Self.bytesCount(values[index], as: columns[index].encoding), large >= threshold {
+            // The encoding first: reading values[index] copies the value (a retain of its string, made on another
+            // thread), which only a bytes column needs here.
+            if fixedSizes[index] == nil, columns[index].encoding.isBytesLike,
+               let large = Self.bytesCount(values[index], as: columns[index].encoding), large >= threshold {
                 deferred.append(DeferredValue(offset: start, index: index))
                 size = large
             } else {
@@ -104,7 +107,7 @@ struct MDSSampleCodec {
 
     /// The size of a bytes value of a bytes-like column (whose encoding is the bytes as they are), else nil.
     static func bytesCount(_ value: MDSValue, as encoding: MDSEncoding) -> Int? {
-        guard encoding == .bytes || encoding == .jpeg || encoding == .png else { return nil }
+        guard encoding.isBytesLike else { return nil }
         switch value {
         case .bytes(let bytes): return bytes.count
         case .borrowedBytes(let bytes): return bytes.count
@@ -335,4 +338,9 @@ struct MDSSampleCodec {
         }
         return array
     }
+}
+
+extension MDSEncoding {
+    /// An encoding whose bytes are the value's bytes as they are (`bytes`, `jpeg`, `png`).
+    var isBytesLike: Bool { self == .bytes || self == .jpeg || self == .png }
 }

@@ -74,7 +74,7 @@ public struct ByteaChunking: Sendable, Equatable {
 ///   and an external sort win over the index scan the statement uses alone (a million rows: 0.7 s against 0.16 s on
 ///   the server, plus a sort spilled to disk). When the statement alone has no parallel plan, the wrapped one runs with
 ///   `max_parallel_workers_per_gather = 0`; when it has one, the wrapped one keeps it.
-struct ChunkedPlanOverrides: Equatable {
+struct ChunkedPlanOverrides {
     /// (setting, value for the wrapped statement) pairs, in the order to apply.
     var settings: [(name: String, value: String)]
 
@@ -82,8 +82,6 @@ struct ChunkedPlanOverrides: Equatable {
     static let none = ChunkedPlanOverrides(settings: [])
 
     private init(settings: [(name: String, value: String)]) { self.settings = settings }
-
-    static func == (a: Self, b: Self) -> Bool { a.settings.map(\.name) == b.settings.map(\.name) && a.settings.map(\.value) == b.settings.map(\.value) }
 
     /// Decided from the server's settings (nil where the server has no such setting) and the statement's own plan
     /// (`EXPLAIN (FORMAT JSON)`). Pure.
@@ -141,7 +139,7 @@ struct ChunkedRowAssembler {
     let byteaColumns: [Int]
     let chunkSize: Int
     let statement: String
-    let budget: LargeValueBudget?
+    let budget: (any LargeValueReservations)?
     private var pending: Pending?
 
     /// A source row whose large values are still arriving.
@@ -153,7 +151,7 @@ struct ChunkedRowAssembler {
         var nextPart: Int
     }
 
-    init(columns: [PostgresColumn], formats: [ValueFormat], chunkSize: Int, statement: String, budget: LargeValueBudget? = nil) {
+    init(columns: [PostgresColumn], formats: [ValueFormat], chunkSize: Int, statement: String, budget: (any LargeValueReservations)? = nil) {
         self.budget = budget
         self.columns = columns
         self.byteaColumns = formats.indices.filter { formats[$0] == .bytea }
@@ -234,8 +232,10 @@ struct ChunkedRowAssembler {
         var buffers: [(column: Int, base: UnsafeMutableRawPointer, count: Int)] = []
         var parts = 1
         if !large.isEmpty {
-            try budget?.acquire(large.reduce(0) { $0 + $1.length })
             var unallocated = large.reduce(0) { $0 + $1.length }
+            guard budget?.reserve(unallocated) ?? true else {
+                throw PostgresError(.misuse, "stopped while waiting for memory for a large value", statement: statement)
+            }
             do throws(PostgresError) {
                 for (column, length) in large {
                     guard let base = malloc(length) else {
@@ -295,62 +295,11 @@ struct ChunkedRowAssembler {
     }
 }
 
-/// How many bytes of assembled large values (see ``ByteaChunking``) may be alive at once. The reader reserves a value's
-/// length before it allocates the buffer, and the buffer gives it back when it is freed (by whoever drops it last: a
-/// transform worker, the shard writer). A value larger than what is free waits until nothing else is held, so a run over
-/// many large values holds about one of them at a time (the largest value plus `limit`, not a pipeline's worth).
-public final class LargeValueBudget: @unchecked Sendable {
-    public let limit: Int
-    private let shouldStop: @Sendable () -> Bool
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let freed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var held = 0
-
-    /// `shouldStop` is asked while waiting (every 100 ms), so a run that fails elsewhere never waits for memory that
-    /// nobody will free.
-    public init(limit: Int, shouldStop: @escaping @Sendable () -> Bool = { false }) {
-        self.limit = limit
-        self.shouldStop = shouldStop
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(freed, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(freed)
-        pthread_mutex_destroy(mutex)
-        freed.deallocate()
-        mutex.deallocate()
-    }
-
-    /// Bytes reserved and not yet given back.
-    public var inUse: Int {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return held
-    }
-
-    /// Waits until `bytes` fit (or nothing else is held), then reserves them.
-    func acquire(_ bytes: Int) throws(PostgresError) {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while held > 0 && held + bytes > limit {
-            if shouldStop() { throw PostgresError(.misuse, "stopped while waiting for memory for a large value") }
-            var deadline = timespec()
-            clock_gettime(CLOCK_REALTIME, &deadline)
-            deadline.tv_nsec += 100_000_000
-            if deadline.tv_nsec >= 1_000_000_000 {
-                deadline.tv_sec += 1
-                deadline.tv_nsec -= 1_000_000_000
-            }
-            pthread_cond_timedwait(freed, mutex, &deadline)
-        }
-        held += bytes
-    }
-
-    func release(_ bytes: Int) {
-        pthread_mutex_lock(mutex)
-        held -= bytes
-        pthread_cond_broadcast(freed)
-        pthread_mutex_unlock(mutex)
-    }
+/// Memory for assembled large values (see ``ByteaChunking``): the reader reserves a row's large values before it
+/// allocates their buffers, and each buffer gives its bytes back when it is freed (by whoever drops it last: a transform
+/// worker, the shard writer). The policy (how much may be held, how to wait) is the caller's.
+public protocol LargeValueReservations: AnyObject, Sendable {
+    /// Waits until `bytes` may be held, and holds them; false when the reader should stop instead (the run is ending).
+    func reserve(_ bytes: Int) -> Bool
+    func release(_ bytes: Int)
 }

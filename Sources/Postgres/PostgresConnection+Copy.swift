@@ -48,10 +48,10 @@ extension PostgresConnection {
     /// With `chunking` (the default), a statement with bytea columns is wrapped so that a value larger than one chunk
     /// arrives in chunks and is assembled into one buffer here (see ``ByteaChunking``): a value of N MB then costs
     /// N MB plus a chunk, not 2 × N MB in libpq's buffers. `nil` sends every value whole. With `budget`, a large
-    /// value waits before it is assembled until the values already handed over fit with it (see ``LargeValueBudget``).
+    /// value is reserved there before it is assembled (see ``LargeValueReservations``).
     public func streamBatches(
         _ select: String, limits: RowBatchLimits = RowBatchLimits(), chunking: ByteaChunking? = ByteaChunking(),
-        budget: LargeValueBudget? = nil, _ body: ([PostgresRow]) throws -> Void
+        budget: (any LargeValueReservations)? = nil, _ body: ([PostgresRow]) throws -> Void
     ) throws {
         let description = try describeStatement(select)
         guard description.parameters.isEmpty else {

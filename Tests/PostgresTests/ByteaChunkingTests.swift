@@ -140,39 +140,36 @@ struct ByteaChunkingTests {
 
     /// With a budget, a large value is assembled only when the ones handed over before it were freed (or fit beside it):
     /// the memory held never exceeds the budget or the largest value, whatever the number of large values.
-    @Test func aBudgetHoldsOneLargeValueAtATime() throws {
+    @Test func largeValuesAreReservedPerRowAndGivenBackWhenFreed() throws {
         let connection = try TestDatabase.connect()
         let sql = "SELECT g, decode(repeat(md5(g::text), 160), 'hex') AS data FROM generate_series(1, 6) g"  // 2,560 bytes each
-        let budget = LargeValueBudget(limit: 3000)
+        let reservations = CountedReservations()
         var seen = 0
-        try connection.streamBatches(sql, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: budget) { batch in
-            #expect(budget.inUse == 2560, "only this row's value is held")
+        try connection.streamBatches(sql, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: reservations) { batch in
+            #expect(reservations.held == 2560, "this row's value is held until it is freed")
             seen += batch.count
         }
-        #expect(seen == 6 && budget.inUse == 0)
+        #expect(seen == 6 && reservations.held == 0 && reservations.requests == Array(repeating: 2560, count: 6))
 
-        // Two large values in one row are reserved together: the second never waits for the first.
+        // Two large values in one row are reserved together, in one request (one by one, the second could wait for
+        // the first, which only this row can give back).
         let pairs = "SELECT g, decode(repeat(md5(g::text), 160), 'hex') AS a, decode(repeat(md5(g::text), 200), 'hex') AS b FROM generate_series(1, 3) g"
-        var pairsSeen = 0
-        try connection.streamBatches(pairs, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: budget) { batch in
-            #expect(budget.inUse == 2560 + 3200)
-            pairsSeen += batch.count
+        let paired = CountedReservations()
+        try connection.streamBatches(pairs, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: paired) { _ in
+            #expect(paired.held == 2560 + 3200)
         }
-        #expect(pairsSeen == 3 && budget.inUse == 0)
+        #expect(paired.held == 0 && paired.requests == Array(repeating: 2560 + 3200, count: 3))
 
-        // A consumer that keeps every value and a run that stops: the reader gives up waiting instead of hanging.
-        let stop = StopFlag()
-        let stopping = LargeValueBudget(limit: 3000, shouldStop: { stop.isSet })
+        // Reservations that say stop (the run is ending): the stream fails, nothing stays reserved, the connection
+        // stays usable.
+        let refusing = CountedReservations(refuseAfter: 1)
         var kept: [PostgresRow] = []
         #expect(throws: PostgresError.self) {
-            try connection.streamBatches(sql, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: stopping) { batch in
-                kept += batch
-                stop.set()
-            }
+            try connection.streamBatches(sql, limits: RowBatchLimits(maxRows: 1), chunking: ByteaChunking(chunkSize: 1000), budget: refusing) { kept += $0 }
         }
         #expect(kept.count == 1)
         kept.removeAll()
-        #expect(stopping.inUse == 0)
+        #expect(refusing.held == 0)
         #expect(try connection.query("SELECT 3::int4 AS three").rows[0]["three"] == .int32(3))
     }
 
@@ -242,10 +239,27 @@ struct ByteaChunkingTests {
     }
 }
 
-/// A flag set on one thread and read on another.
-final class StopFlag: @unchecked Sendable {
+/// Reservations that never wait: they count what is held and what was asked for, and refuse after `refuseAfter`
+/// requests (the policy that waits is the pipeline's `LargeValueBudget`, tested there).
+final class CountedReservations: LargeValueReservations, @unchecked Sendable {
     private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
+    private let refuseAfter: Int?
+    private var heldBytes = 0
+    private var asked: [Int] = []
+
+    init(refuseAfter: Int? = nil) { self.refuseAfter = refuseAfter }
+
+    var held: Int { lock.withLock { heldBytes } }
+    var requests: [Int] { lock.withLock { asked } }
+
+    func reserve(_ bytes: Int) -> Bool {
+        lock.withLock {
+            if let refuseAfter, asked.count >= refuseAfter { return false }
+            asked.append(bytes)
+            heldBytes += bytes
+            return true
+        }
+    }
+
+    func release(_ bytes: Int) { lock.withLock { heldBytes -= bytes } }
 }

@@ -7,8 +7,9 @@ import Postgres
 /// The wrapped query runs as a binary COPY (see `PostgresConnection.streamBatches`), with the cursor values (and a
 /// re-read window's keys) inlined as literals escaped by libpq, since COPY takes no parameters: one protocol message
 /// per row and no per-row result object, and a large bytea in chunks. A statement that is not the wrapper's exact
-/// shape streams in libpq's single-row mode instead, with the parameters bound: slower, equally correct. Several statements (the unpublished rows of the re-read window, then the
-/// rows after the previous cursor) are read one after the other into the same map, in the order given.
+/// shape streams in libpq's single-row mode instead, with the parameters bound: slower, equally correct. Several
+/// statements (the unpublished rows of the re-read window, then the rows after the previous cursor) are read one after
+/// the other into the same map, in the order given.
 final class SourceReader: @unchecked Sendable {
     /// One statement to stream and its bound parameters.
     struct Statement {
@@ -21,7 +22,7 @@ final class SourceReader: @unchecked Sendable {
     private let map: OrderedParallelMap<PostgresRow, ProcessedRow>
     private let limits: RowBatchLimits
     /// Large values assembled and not yet freed: about one at a time past 64 MiB (see `LargeValueBudget`).
-    let largeValues: LargeValueBudget
+    private let largeValues: LargeValueBudget
     private let done = DispatchSemaphore(value: 0)
     private(set) var failure: Error?
     /// What this attempt fetched from the source (rows, and their approximate decoded size): read after `wait`. A run

@@ -67,10 +67,9 @@ public final class PostgresLedgerListener: RunListener, @unchecked Sendable {
     /// Adds the later columns a table lacks. Looked up first, so an up-to-date table is never locked by ALTER TABLE
     /// (which would wait behind a dashboard's long query on the table).
     private func addMissingColumns(_ connection: PostgresConnection) throws {
-        let parts = config.table.split(separator: ".").map(String.init)
         let existing = try connection.query(
             "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
-            [parts.map { quoteIdentifier($0) }.joined(separator: ".")])
+            [Self.quotedTable(config.table)])
         let names = Set(existing.rows.compactMap { row -> String? in if case .text(let name) = row.values[0] { name } else { nil } })
         for column in Self.columns where Self.laterColumns.contains(column.name) && !names.contains(column.name) {
             try connection.execute("ALTER TABLE \(Self.quotedTable(config.table)) ADD COLUMN IF NOT EXISTS \(column.name) \(column.type)")

@@ -186,6 +186,31 @@ public final class MDSWriter {
         if sampleBuffer.capacity > 8 * Self.chunkSize { sampleBuffer = [] }
     }
 
+    /// Appends one sample already encoded in this writer's layout (`MDSSampleBuilder` with these columns): what
+    /// `write(orderedValues:)` does after encoding, for a producer that encodes on another thread, straight from its
+    /// source's bytes.
+    public func write(encodedSample sample: UnsafeRawBufferPointer) throws(ShardError) {
+        try checkOpen()
+        let cost = sample.count + 4
+        guard 8 + configJSON.count + cost <= Int(UInt32.max) else {
+            throw ShardError(
+                .sampleTooLarge,
+                "sample is \(sample.count) bytes encoded; with the shard header it exceeds the 4 GiB an MDS shard can address")
+        }
+        do throws(ShardError) {
+            if !shardSampleSizes.isEmpty && options.sizeLimit < shardSize + cost {
+                try closeShard()
+            }
+            try appendToSpool(sample)
+        } catch {
+            state = .failed(error)
+            throw error
+        }
+        shardSampleSizes.append(UInt32(sample.count))
+        shardSize += cost
+        samplesWritten += 1
+    }
+
     /// Closes the last shard, removes the spool and returns the entries of the shards this writer wrote, in
     /// order. Writes no index.json (see the type's documentation).
     public func finish() throws(ShardError) -> [MDSShardEntry] {
@@ -234,9 +259,13 @@ public final class MDSWriter {
     }
 
     private func appendToSpool(_ bytes: ArraySlice<UInt8>) throws(ShardError) {
+        try bytes.withUnsafeBytes { raw in Result { () throws(ShardError) in try appendToSpool(raw) } }.get()
+    }
+
+    private func appendToSpool(_ bytes: UnsafeRawBufferPointer) throws(ShardError) {
         if spoolBuffer.count + bytes.count > Self.chunkSize { try flushSpool() }
         if bytes.count >= Self.chunkSize {
-            try bytes.withUnsafeBytes { raw in Result { () throws(ShardError) in try spool.write(raw, at: spoolLength) } }.get()
+            try spool.write(bytes, at: spoolLength)
             spoolLength += bytes.count
         } else {
             spoolBuffer.append(contentsOf: bytes)

@@ -78,21 +78,6 @@ extension PostgresConnection {
                 for setting in overrides.settings { if let value = previous[setting.name] { try? setConfig(setting.name, value) } }
             }
         }
-        try ensureReady(for: copy, parameters: [])
-        guard PQsendQuery(raw, copy) == 1 else { throw connectionError(statement: copy) }
-
-        isStreaming = true
-        defer { isStreaming = false }
-        guard let first = ResultHandle(taking: PQgetResult(raw)) else { throw connectionError(statement: copy) }
-        guard first.status == PGRES_COPY_OUT else {
-            // The statement failed before sending any row (e.g. a syntax error in the user's query).
-            // Named by the user's statement: the COPY around it (and a chunking wrapper) is etl's, not what to fix.
-            var error = first.error(kind: PQstatus(raw) == CONNECTION_BAD ? .connectionLost : .queryFailed, statement: select)
-            if error.kind == .connectionLost { error.target = target }
-            drainResults()
-            throw error
-        }
-
         // A chunked stream's rows are parts: the source's columns, the part number, each bytea's length (int4).
         var decoder = assembler == nil
             ? CopyRowDecoder(columns: columns, formats: formats, statement: select)
@@ -104,6 +89,107 @@ extension PostgresConnection {
         batch.reserveCapacity(min(limits.maxRows, 4096))
         var batchBytes = 0
         var rowBytes = 0
+        try copyOut(copy, statement: select) { buffer, length, taken in
+            let message = UnsafeRawBufferPointer(start: buffer, count: length)
+            // A row with a bytea value adopts the message (its values are slices of it, freed with the last one);
+            // any other row's message is freed by `copyOut`, as soon as it is decoded.
+            var adopted: PostgresBytes?
+            let decoded = try decoder.decodeValues(message) { field in
+                let whole = adopted ?? PostgresBytes(adopting: buffer, count: length) { PQfreemem($0) }
+                adopted = whole
+                taken = true
+                let start = field.baseAddress.map { $0 - message.baseAddress! } ?? 0
+                return whole.slice(start..<(start + field.count))
+            }
+            rowBytes += message.count  // a row in parts counts all of them
+            var completed: PostgresRow?
+            if let values = consume decoded {
+                // The values array goes on as the row's (no copy): a part's trailing fields are dropped in place.
+                completed = assembler != nil ? try assembler!.add(consume values) : PostgresRow(columns: columns, values: values)
+            }
+            if let row = completed {
+                batch.append(row)
+                batchBytes += rowBytes
+                rowBytes = 0
+                if limits.isFull(rows: batch.count, bytes: batchBytes) {
+                    let full = batch
+                    batch.removeAll(keepingCapacity: true)
+                    batchBytes = 0
+                    try body(full)
+                }
+            }
+        } atEnd: {
+            if !batch.isEmpty {
+                let last = batch
+                batch = []
+                try body(last)
+            }
+        }
+        guard assembler?.isInsideRow != true else {
+            throw PostgresError(.protocolViolation, "the chunked COPY ended inside a row", statement: select)
+        }
+        guard decoder.sawTrailer else {
+            throw PostgresError(.protocolViolation, "the binary COPY ended without its trailer", statement: select)
+        }
+    }
+
+    /// Runs the query `select` like ``streamBatches(_:limits:chunking:budget:_:)`` without chunking, but hands its
+    /// rows over undecoded (``CopyRowBatch``), their framing checked: a consumer that copies values into another
+    /// byte format reads them in place, with nothing allocated per row or value.
+    public func streamCopyRows(
+        _ select: String, limits: RowBatchLimits = RowBatchLimits(), _ body: (CopyRowBatch) throws -> Void
+    ) throws {
+        let description = try describeStatement(select)
+        guard description.parameters.isEmpty else {
+            throw PostgresError(
+                .misuse, "a streamed statement cannot take parameters ($1 …); put them in as escaped literals",
+                statement: select)
+        }
+        let columns = description.columns
+        let formats = try valueFormats(columns, statement: select)
+        var decoder = CopyRowDecoder(columns: columns, formats: formats, statement: select)
+        func emptyBatch() -> CopyRowBatch {
+            CopyRowBatch(columns: columns, formats: formats, statement: select, capacity: limits.maxBytes + limits.maxBytes / 4)
+        }
+        var batch = emptyBatch()
+        try copyOut("COPY (\(select)) TO STDOUT (FORMAT binary)", statement: select) { buffer, length, _ in
+            guard let tuple = try decoder.frame(UnsafeRawBufferPointer(start: buffer, count: length)) else { return }
+            batch.append(tuple)
+            if limits.isFull(rows: batch.count, bytes: batch.byteCount) {
+                let full = batch
+                batch = emptyBatch()
+                try body(full)
+            }
+        } atEnd: {
+            if !batch.isEmpty { try body(batch) }
+        }
+        guard decoder.sawTrailer else {
+            throw PostgresError(.protocolViolation, "the binary COPY ended without its trailer", statement: select)
+        }
+    }
+
+    /// Sends `copy` (a COPY … TO STDOUT) and hands each CopyData message to `message` (which sets its flag as soon as
+    /// it takes ownership of the buffer, to be freed with `PQfreemem`; otherwise it is freed here), then calls `atEnd` once the
+    /// last message arrived and checks the statement's outcome. Errors name `select`, the user's statement: the COPY
+    /// around it (and a chunking wrapper) is etl's, not what to fix. If a handler throws, the COPY is cancelled and
+    /// the error rethrown.
+    private func copyOut(
+        _ copy: String, statement select: String, message: (UnsafeMutablePointer<CChar>, Int, inout Bool) throws -> Void,
+        atEnd: () throws -> Void
+    ) throws {
+        try ensureReady(for: copy, parameters: [])
+        guard PQsendQuery(raw, copy) == 1 else { throw connectionError(statement: copy) }
+
+        isStreaming = true
+        defer { isStreaming = false }
+        guard let first = ResultHandle(taking: PQgetResult(raw)) else { throw connectionError(statement: copy) }
+        guard first.status == PGRES_COPY_OUT else {
+            // The statement failed before sending any row (e.g. a syntax error in the user's query).
+            var error = first.error(kind: PQstatus(raw) == CONNECTION_BAD ? .connectionLost : .queryFailed, statement: select)
+            if error.kind == .connectionLost { error.target = target }
+            drainResults()
+            throw error
+        }
         do {
             while true {
                 var buffer: UnsafeMutablePointer<CChar>?
@@ -112,40 +198,11 @@ extension PostgresConnection {
                 guard length > 0, let buffer else {
                     throw connectionError(statement: copy)
                 }
-                let message = UnsafeRawBufferPointer(start: buffer, count: Int(length))
-                // A row with a bytea value adopts the message (its values are slices of it, freed with the last one);
-                // any other row's message is freed here, as soon as it is decoded.
-                var adopted: PostgresBytes?
-                defer { if adopted == nil { PQfreemem(buffer) } }
-                let decoded = try decoder.decodeValues(message) { field in
-                    let whole = adopted ?? PostgresBytes(adopting: buffer, count: Int(length)) { PQfreemem($0) }
-                    adopted = whole
-                    let start = field.baseAddress.map { $0 - message.baseAddress! } ?? 0
-                    return whole.slice(start..<(start + field.count))
-                }
-                rowBytes += message.count  // a row in parts counts all of them
-                var completed: PostgresRow?
-                if let values = consume decoded {
-                    // The values array goes on as the row's (no copy): a part's trailing fields are dropped in place.
-                    completed = assembler != nil ? try assembler!.add(consume values) : PostgresRow(columns: columns, values: values)
-                }
-                if let row = completed {
-                    batch.append(row)
-                    batchBytes += rowBytes
-                    rowBytes = 0
-                    if limits.isFull(rows: batch.count, bytes: batchBytes) {
-                        let full = batch
-                        batch.removeAll(keepingCapacity: true)
-                        batchBytes = 0
-                        try body(full)
-                    }
-                }
+                var taken = false
+                defer { if !taken { PQfreemem(buffer) } }
+                try message(buffer, Int(length), &taken)
             }
-            if !batch.isEmpty {
-                let last = batch
-                batch = []
-                try body(last)
-            }
+            try atEnd()
         } catch {
             abandonCopyStream()
             isStreaming = false
@@ -167,12 +224,6 @@ extension PostgresConnection {
             throw serverError
         }
         if PQstatus(raw) == CONNECTION_BAD { throw connectionError(statement: copy) }
-        guard assembler?.isInsideRow != true else {
-            throw PostgresError(.protocolViolation, "the chunked COPY ended inside a row", statement: select)
-        }
-        guard decoder.sawTrailer else {
-            throw PostgresError(.protocolViolation, "the binary COPY ended without its trailer", statement: select)
-        }
     }
 
     /// Stops a running COPY: ask the server to cancel, then read and drop what it already sent until the statement
@@ -224,6 +275,32 @@ struct CopyRowDecoder {
         _ message: UnsafeRawBufferPointer,
         bytea: (UnsafeRawBufferPointer) -> PostgresBytes = PostgresBytes.init(copying:)
     ) throws(PostgresError) -> [PostgresValue]? {
+        guard let tuple = try tuple(in: message) else { return nil }
+        return try decodeTuple(tuple, bytea: bytea)
+    }
+
+    /// The row's tuple in `message` with its framing checked (the field count, every length within the message,
+    /// nothing left over), values not decoded; nil for the trailer. What `CopyRowBatch` keeps.
+    mutating func frame(_ message: UnsafeRawBufferPointer) throws(PostgresError) -> UnsafeRawBufferPointer? {
+        guard let tuple = try tuple(in: message) else { return nil }
+        var reader = BinaryReader(tuple)
+        let fieldCount = Int(try reader.read(Int16.self))
+        guard fieldCount == columns.count else {
+            throw malformed("a row has \(fieldCount) fields, the statement describes \(columns.count) columns")
+        }
+        for _ in 0..<fieldCount {
+            let length = Int(try reader.read(Int32.self))
+            if length == -1 { continue }
+            guard length >= 0 else { throw malformed("field length \(length)") }
+            _ = try reader.readBytes(length)
+        }
+        guard reader.remaining == 0 else { throw malformed("\(reader.remaining) bytes after a row") }
+        return tuple
+    }
+
+    /// The tuple (field count and fields) of the row in `message`, after the file header in front of the first row;
+    /// nil for the trailer.
+    private mutating func tuple(in message: UnsafeRawBufferPointer) throws(PostgresError) -> UnsafeRawBufferPointer? {
         var reader = BinaryReader(message)
         if !sawHeader {
             let signature = try reader.readBytes(Self.signature.count)
@@ -236,12 +313,22 @@ struct CopyRowDecoder {
             sawHeader = true
         }
         guard !sawTrailer else { throw malformed("data after the binary COPY trailer") }
-        let fieldCount = Int(try reader.read(Int16.self))
-        if fieldCount == -1 {
+        let tuple = UnsafeRawBufferPointer(rebasing: message[(message.count - reader.remaining)...])
+        if try reader.read(Int16.self) == -1 {
             sawTrailer = true
             try reader.expectEnd()
             return nil
         }
+        return tuple
+    }
+
+    /// The values of one tuple (as `frame` returns it).
+    func decodeTuple(
+        _ tuple: UnsafeRawBufferPointer,
+        bytea: (UnsafeRawBufferPointer) -> PostgresBytes = PostgresBytes.init(copying:)
+    ) throws(PostgresError) -> [PostgresValue] {
+        var reader = BinaryReader(tuple)
+        let fieldCount = Int(try reader.read(Int16.self))
         guard fieldCount == columns.count else {
             throw malformed("a row has \(fieldCount) fields, the statement describes \(columns.count) columns")
         }
@@ -258,15 +345,20 @@ struct CopyRowDecoder {
             do {
                 values.append(try PostgresValue.decode(bytes, as: formats[index], bytea: bytea))
             } catch {
-                var error = error
-                error.context = "column \"\(columns[index].name)\" (\(columns[index].type))"
-                error.statement = statement
-                throw error
+                throw Self.named(error, column: columns[index], statement: statement)
             }
         }
         // One message per row: anything left over means the stream is not what we think it is.
         guard reader.remaining == 0 else { throw malformed("\(reader.remaining) bytes after a row") }
         return values
+    }
+
+    /// A value's decoding error, saying which column and statement it came from.
+    static func named(_ error: PostgresError, column: PostgresColumn, statement: String) -> PostgresError {
+        var error = error
+        error.context = "column \"\(column.name)\" (\(column.type))"
+        error.statement = statement
+        return error
     }
 
     private func malformed(_ what: String) -> PostgresError {

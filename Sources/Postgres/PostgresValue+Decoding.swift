@@ -106,6 +106,15 @@ extension PostgresValue {
         return text
     }
 
+    /// Whether `bytes` are UTF-8 that `utf8` accepts, without keeping the string.
+    static func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if isASCII(bytes) { return true }
+        var text = String(decoding: bytes, as: UTF8.self)
+        return text.withUTF8 { decoded in
+            decoded.count == bytes.count && memcmp(decoded.baseAddress!, bytes.baseAddress!, bytes.count) == 0
+        }
+    }
+
     /// Whether every byte is below 0x80, eight at a time.
     private static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var index = 0

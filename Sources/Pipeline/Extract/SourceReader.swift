@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 
 /// Streams the source on its own thread into the parallel map, in batches of rows; records the failure, if any, for
-/// the writer side.
+/// the writer side. With `copyRows`, COPY rows go to the workers undecoded, for the direct encoder.
 ///
 /// The wrapped query runs as a binary COPY (see `PostgresConnection.streamBatches`), with the cursor values (and a
 /// re-read window's keys) inlined as literals escaped by libpq, since COPY takes no parameters: one protocol message
@@ -19,22 +19,23 @@ final class SourceReader: @unchecked Sendable {
 
     private let connection: PostgresConnection
     private let statements: [Statement]
-    private let map: OrderedParallelMap<PostgresRow, ProcessedRow>
+    private let map: OrderedParallelMap<SourceBatch, SampleBatch>
+    private let copyRows: Bool
     private let limits: RowBatchLimits
     /// Large values assembled and not yet freed: about one at a time past 64 MiB (see `LargeValueBudget`).
     private let largeValues: LargeValueBudget
     private let done = DispatchSemaphore(value: 0)
     private(set) var failure: Error?
-    /// What this attempt fetched from the source (rows, and their approximate decoded size): read after `wait`. A run
-    /// resumed from a checkpoint fetches only what its checkpoint does not cover, which these show.
+    /// The rows this attempt fetched from the source: read after `wait`. A run resumed from a checkpoint fetches only
+    /// what its checkpoint does not cover, which this shows. (Their size is counted by the workers, who decode them.)
     private(set) var rowsFetched = 0
-    private(set) var bytesFetched = 0
 
-    init(connection: PostgresConnection, statements: [Statement], map: OrderedParallelMap<PostgresRow, ProcessedRow>,
-         limits: RowBatchLimits = RowBatchLimits()) {
+    init(connection: PostgresConnection, statements: [Statement], map: OrderedParallelMap<SourceBatch, SampleBatch>,
+         copyRows: Bool, limits: RowBatchLimits = RowBatchLimits()) {
         self.connection = connection
         self.statements = statements
         self.map = map
+        self.copyRows = copyRows
         self.limits = limits
         largeValues = LargeValueBudget(limit: TestHooks.largeValueBudget, shouldStop: { [map] in map.isCancelled })
     }
@@ -43,7 +44,7 @@ final class SourceReader: @unchecked Sendable {
         let thread = Thread { [self] in
             do {
                 try read()
-            } catch is OrderedParallelMap<PostgresRow, ProcessedRow>.Cancelled {
+            } catch is OrderedParallelMap<SourceBatch, SampleBatch>.Cancelled {
                 // The writer side failed and reports its own error.
             } catch {
                 failure = error
@@ -64,8 +65,12 @@ final class SourceReader: @unchecked Sendable {
 
     private func read(_ statement: Statement) throws {
         if let copySQL = try inlinedSQL(statement) {
-            try connection.streamBatches(copySQL, limits: limits, chunking: TestHooks.byteaChunking, budget: largeValues) { batch in
-                try hand(batch)
+            if copyRows {
+                try connection.streamCopyRows(copySQL, limits: limits) { batch in try hand(.copy(batch)) }
+            } else {
+                try connection.streamBatches(copySQL, limits: limits, chunking: TestHooks.byteaChunking, budget: largeValues) { batch in
+                    try hand(.rows(batch))
+                }
             }
             return
         }
@@ -78,18 +83,19 @@ final class SourceReader: @unchecked Sendable {
                 let full = batch
                 batch.removeAll(keepingCapacity: true)
                 bytes = 0
-                try hand(full)
+                try hand(.rows(full))
             }
         }
-        try hand(batch)
+        try hand(.rows(batch))
     }
 
-    private func hand(_ batch: [PostgresRow]) throws {
-        guard !batch.isEmpty else { return }
-        rowsFetched += batch.count
-        for row in batch { bytesFetched += row.values.reduce(0) { $0 + $1.approximateSize } }
-        try map.submit(batch: batch)
-        TestHooks.pause(at: .extract, times: batch.count)
+    /// One batch to the workers (in one piece: a worker takes the whole batch).
+    private func hand(_ batch: SourceBatch) throws {
+        let count = batch.count
+        guard count > 0 else { return }
+        rowsFetched += count
+        try map.submit(batch)
+        TestHooks.pause(at: .extract, times: count)
     }
 
     /// The statement with its parameters inlined, or nil when they must be bound (single-row mode).

@@ -89,48 +89,32 @@ final class SampleSink {
         progress.alreadyPublished += count
     }
 
+    /// The pipeline's split names, in the order `EncodedRow.split` indexes them.
+    var splitNames: [String] = []
+    /// The writers of `splitNames`, by index (nil until the split's first sample).
+    private var writersBySlot: [MDSWriter?] = []
+
     func consume(_ row: ProcessedRow) throws {
-        if case .alreadyPublished = row {
+        guard let cursor = row.cursor else {
             progress.alreadyPublished += 1
             return
         }
-        // A checkpoint falls at the first change of cursor value after enough bytes, so rows sharing a cursor value are
-        // never split between two attempts (a resumed run reads strictly after the checkpoint's cursor).
-        if checkpointDue, let cursor = row.cursor, cursor != lastCursor { try writeCheckpoint() }
-        defer { if progress.sourceBytes - bytesAtCheckpoint >= checkpointEvery { checkpointDue = true } }
-        progress.rowsRead += 1
+        try startRow(cursor: cursor)
+        defer { endRow() }
         switch row {
         case .alreadyPublished:
             break
         case .sample(let split, let values, let cursor, let bytes):
-            progress.sourceBytes += bytes
-            lastCursor = cursor
-            let key = values[SamplePlan.keyColumnName]
-            // A forgotten key leaves no trace in the new version, not even in rows.bin.
-            if let text = key?.keyText, tombstones.isForgotten(text) {
-                forgottenSkipped += 1
-                return
-            }
-            try record(cursor, key: key?.keyText)
-            if duplicates.isRepeat(key: key?.keyText, cursor: cursor) {
-                try reject(QuarantineEntry(
-                    key: key?.keyText, reason: .duplicateKey,
-                    message: "the query returned key \(key?.keyText ?? "?") more than once (a join that fans out?); the first row was kept",
-                    column: nil))
-                return
-            }
-            if let lineage, let key = key?.keyText, lineage.isDuplicate(key: key, value: lineage.dedupeColumn.flatMap { values[$0] }) {
+            let key = values[SamplePlan.keyColumnName]?.keyText
+            guard try admit(key: key, cursor: cursor, sourceBytes: bytes) else { return }
+            if let lineage, let key, lineage.isDuplicate(key: key, value: lineage.dedupeColumn.flatMap { values[$0] }) {
                 progress.deduplicated += 1
                 return
             }
             if let rejected = try write(values, to: try writer(for: split)) {
                 try reject(rejected)
             } else {
-                progress.samplesWritten += 1
-                if let lineage, let key = key?.keyText {
-                    lineage.recordWritten(key: key, value: lineage.dedupeColumn.flatMap { values[$0] }, split: split)
-                }
-                TestHooks.pause(at: .shardWrite)
+                written(key: key, value: lineage?.dedupeColumn.flatMap { values[$0] }, split: split)
             }
         case .rejected(let entry, let cursor, let bytes):
             progress.sourceBytes += bytes
@@ -142,6 +126,80 @@ final class SampleSink {
             try record(cursor, key: entry.key)
             try reject(entry)
         }
+    }
+
+    /// A batch from `DirectSampleEncoder`: each encoded sample goes through the same steps as a `.sample` row (its
+    /// dedupe column, if any, would need its value: the direct encoder is not used with one), the rest as they were
+    /// processed. Throws the batch's decoding failure after the rows before it.
+    func consume(_ batch: EncodedSamples) throws {
+        var processed = 0
+        var sampleStart = 0
+        try batch.bytes.withUnsafeBytes { (bytes) throws in
+            for row in batch.rows {
+                switch row.kind {
+                case .alreadyPublished:
+                    progress.alreadyPublished += 1
+                case .processed:
+                    try consume(batch.processed[processed])
+                    processed += 1
+                case .sample:
+                    let sample = UnsafeRawBufferPointer(rebasing: bytes[sampleStart..<row.end])
+                    sampleStart = row.end
+                    try startRow(cursor: row.cursor)
+                    defer { endRow() }
+                    guard try admit(key: row.key, cursor: row.cursor, sourceBytes: row.sourceBytes) else { continue }
+                    precondition(lineage?.dedupeColumn == nil, "the direct encoder does not keep a dedupe column's value")
+                    let split = splitNames[row.split]
+                    let writer = try writer(forSlot: row.split, named: split)
+                    do throws(ShardError) { try writer.write(encodedSample: sample) } catch {
+                        guard error.isSampleError else { throw error }
+                        try reject(QuarantineEntry(sampleError: error, key: .string(row.key)))
+                        continue
+                    }
+                    written(key: row.key, value: nil, split: split)
+                }
+            }
+        }
+        if let failure = batch.failure { throw failure }
+    }
+
+    /// Before a row that consumes a cursor value: a checkpoint falls at the first change of cursor value after enough
+    /// bytes, so rows sharing a cursor value are never split between two attempts (a resumed run reads strictly after
+    /// the checkpoint's cursor).
+    private func startRow(cursor: PostgresValue) throws {
+        if checkpointDue, cursor != lastCursor { try writeCheckpoint() }
+        progress.rowsRead += 1
+    }
+
+    private func endRow() {
+        if progress.sourceBytes - bytesAtCheckpoint >= checkpointEvery { checkpointDue = true }
+    }
+
+    /// The steps every sample goes through before it is written; false when it is not to be written: its key was
+    /// forgotten (no trace at all), or it repeats the row before (quarantined).
+    private func admit(key: String?, cursor: PostgresValue, sourceBytes: Int) throws -> Bool {
+        progress.sourceBytes += sourceBytes
+        lastCursor = cursor
+        // A forgotten key leaves no trace in the new version, not even in rows.bin.
+        if let key, tombstones.isForgotten(key) {
+            forgottenSkipped += 1
+            return false
+        }
+        try record(cursor, key: key)
+        if duplicates.isRepeat(key: key, cursor: cursor) {
+            try reject(QuarantineEntry(
+                key: key, reason: .duplicateKey,
+                message: "the query returned key \(key ?? "?") more than once (a join that fans out?); the first row was kept",
+                column: nil))
+            return false
+        }
+        return true
+    }
+
+    private func written(key: String?, value: MDSValue?, split: String) {
+        progress.samplesWritten += 1
+        if let lineage, let key { lineage.recordWritten(key: key, value: value, split: split) }
+        TestHooks.pause(at: .shardWrite)
     }
 
     /// Seals every split's last shard and stages every shard and the quarantine file. Returns the sealed shards per
@@ -210,6 +268,14 @@ final class SampleSink {
     private func record(_ cursor: PostgresValue, key: String?) throws {
         guard let point = CursorPoint(cursor) else { return }
         do { try rowsFile.append(PublishedRow(cursor: point, key: key)) } catch { throw DatasetError(error) }
+    }
+
+    private func writer(forSlot slot: Int, named split: String) throws -> MDSWriter {
+        if slot < writersBySlot.count, let writer = writersBySlot[slot] { return writer }
+        let writer = try writer(for: split)
+        if writersBySlot.count <= slot { writersBySlot += Array(repeating: nil, count: slot + 1 - writersBySlot.count) }
+        writersBySlot[slot] = writer
+        return writer
     }
 
     private func writer(for split: String) throws -> MDSWriter {

@@ -191,38 +191,42 @@ public enum PipelineRunner {
                 maxInputBytes: config.media.maxInputBytes, maxPixels: config.media.maxPixels, maxDimension: config.media.maxDimension,
                 maxDurationSeconds: config.media.maxDurationSeconds, decodeTimeBudgetSeconds: config.media.decodeTimeoutSeconds))
         let processor = RowProcessor(plan: source.plan, splits: SplitAssigner(config.split), context: context)
+        // Plain columns go from the COPY rows straight into encoded samples (dedupe by value needs the value itself).
+        let encoder = lineage?.dedupeColumn != nil || !TestHooks.directEncoding ? nil : DirectSampleEncoder(processor: processor)
+        let transform = BatchTransform(processor: processor, encoder: encoder, window: window)
         let workers = options.workers ?? config.media.workers
-        let map = OrderedParallelMap<PostgresRow, ProcessedRow>(workers: workers, window: workers * 2 + 2) { row in
-            TestHooks.pause(at: .transform) { row.values[processor.plan.keyIndex].textForParameter }
-            // A row a version already holds is not transformed again (it may be a clip to decode).
-            if let window, window.holds(row) { return .alreadyPublished }
-            return processor.process(row)
-        }
+        let map = OrderedParallelMap<SourceBatch, SampleBatch>(workers: workers, window: workers * 2 + 2) { transform($0) }
         var writerOptions = MDSWriterOptions(sizeLimit: config.shards.sizeLimit, zstdLevel: config.shards.zstdLevel, hashes: config.shards.hashes)
         writerOptions.naming = .contentAddressed
         if !writerOptions.hashes.contains(.sha256) { writerOptions.hashes.append(.sha256) }
         let sink = try SampleSink(staged: staged, columns: source.plan.mdsColumns, writerOptions: writerOptions, checkpoint: checkpoint,
                                   checkpointEvery: config.shards.checkpointEvery, resuming: resume, listener: emit)
         sink.lineage = lineage
+        sink.splitNames = processor.splits.names
 
         // Rows of the re-read window that versions hold were dropped before their payload was fetched (RevisitReads).
         sink.skipPublished(reads.alreadyPublished)
         // libpq blocks, so the source is read on a thread of its own while this thread writes shards.
-        let reader = SourceReader(connection: source.connection, statements: reads.statements, map: map)
+        let reader = SourceReader(connection: source.connection, statements: reads.statements, map: map, copyRows: transform.wantsCopyRows)
         reader.start()
         var lastReport = Date()
+        var bytesFetched = 0
         do {
-            while let item = map.next() {
+            while let batch = map.next() {
                 if Interruption.requested { throw RunInterrupted(signal: Interruption.signal) }
-                try sink.consume(item)
-                if sink.progress.rowsRead % 256 == 0 {
-                    let now = Date()
-                    if now.timeIntervalSince(lastReport) >= options.progressInterval {
-                        lastReport = now
-                        var progress = sink.progress
-                        progress.elapsedSeconds = now.timeIntervalSince(started)
-                        emit(.progress(progress))
-                    }
+                bytesFetched += batch.fetchedBytes
+                switch batch {
+                case .processed(let rows, _):
+                    for row in rows { try sink.consume(row) }
+                case .encoded(let samples):
+                    try sink.consume(samples)
+                }
+                let now = Date()
+                if now.timeIntervalSince(lastReport) >= options.progressInterval {
+                    lastReport = now
+                    var progress = sink.progress
+                    progress.elapsedSeconds = now.timeIntervalSince(started)
+                    emit(.progress(progress))
                 }
             }
         } catch {
@@ -238,7 +242,7 @@ public enum PipelineRunner {
         TestHooks.pause(at: .afterSeal)
         var progress = sink.progress
         progress.rowsFetched = reader.rowsFetched
-        progress.bytesFetched = reader.bytesFetched + reads.keyBytes
+        progress.bytesFetched = bytesFetched + reads.keyBytes
         progress.elapsedSeconds = Date().timeIntervalSince(started)
         emit(.progress(progress))  // the final counts, so a progress display ends at what was read
         return (sealed, quarantine, progress, sink.lastCursor)

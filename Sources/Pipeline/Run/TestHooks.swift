@@ -10,6 +10,9 @@ import Postgres
 enum TestHooks {
     private static let environment = ProcessInfo.processInfo.environment
 
+    /// ETL_TEST_DIRECT_ENCODING=0 sends plain columns through the row path too (`DirectSampleEncoder`), so a test can
+    /// compare both paths' shards.
+    static var directEncoding: Bool { environment["ETL_TEST_DIRECT_ENCODING"] != "0" }
     static var skipLock: Bool { environment["ETL_TEST_SKIP_LOCK"] == "1" }
 
     /// `ETL_TEST_LARGE_VALUE_BUDGET=<bytes>`: how many bytes of assembled large values may be alive at once (64 MiB by

@@ -82,6 +82,13 @@ struct RowProcessor: Sendable {
         steps = plan.outputs.map { Step($0, layout: layout) }
     }
 
+    /// `process(row)`, unless `window` says a version already holds the row (it may be a clip to decode).
+    func process(_ row: PostgresRow, window: PublishedWindow?) -> ProcessedRow {
+        TestHooks.pause(at: .transform) { row.values[plan.keyIndex].textForParameter }
+        if let window, window.holds(row) { return .alreadyPublished }
+        return process(row)
+    }
+
     func process(_ row: PostgresRow) -> ProcessedRow {
         let cursor = row.values[plan.cursorIndex]
         let sourceBytes = row.values.reduce(0) { $0 + $1.approximateSize }

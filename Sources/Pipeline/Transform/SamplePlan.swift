@@ -20,8 +20,9 @@ struct SamplePlan: Sendable {
     var groupIndex: Int?
     /// Every MDS column of a sample, `__key__` included.
     var mdsColumns: [MDSColumn]
-    /// The source columns a run fetches, in the order of the indexes above.
+    /// The source columns a run fetches, in the order of the indexes above, and their types.
     var selectedColumns: [String]
+    var selectedTypes: [PostgresType]
 
     init(config: PipelineConfig, columns: [PostgresColumn]) throws(PipelineConfigError) {
         var issues = ConfigIssues()
@@ -96,6 +97,7 @@ struct SamplePlan: Sendable {
             for extra in output.transform.extraSourceColumns { _ = names.firstIndex(of: extra).map(position) }
         }
         self.selectedColumns = selected
+        self.selectedTypes = selected.map { name in columns[names.firstIndex(of: name)!].type }
         // The order MDS stores them in (code points, as mosaicml's Python sort), so a sample's values need no reordering.
         self.mdsColumns = mdsColumns.sorted { String.codePointPrecedes($0.name, $1.name) }
     }

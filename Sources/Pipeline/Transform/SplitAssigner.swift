@@ -26,20 +26,22 @@ struct SplitAssigner: Sendable {
     }
 
     func split(forGroup group: String) -> String {
-        // One-shot hash of seed, 0, group assembled on the stack: no hasher state to allocate or copy per row.
         var group = group
-        let prefix = group.withUTF8 { text in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: self.prefix.count + text.count) { message in
-                _ = message.initialize(fromContentsOf: self.prefix)
-                _ = UnsafeMutableBufferPointer(rebasing: message[self.prefix.count...]).initialize(fromContentsOf: text)
-                return SHA256.hash(data: UnsafeRawBufferPointer(message)).withUnsafeBytes { digest in
-                    digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-                }
+        return names[group.withUTF8 { slot(forGroup: UnsafeRawBufferPointer($0)) }]
+    }
+
+    /// The index in `names` of the split of the group whose text is the UTF-8 `group`.
+    func slot(forGroup group: UnsafeRawBufferPointer) -> Int {
+        // One-shot hash of seed, 0, group assembled on the stack: no hasher state to allocate or copy per row.
+        let leading = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefix.count + group.count) { message in
+            _ = message.initialize(fromContentsOf: self.prefix)
+            _ = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(message)[self.prefix.count...]).initializeMemory(as: UInt8.self, fromContentsOf: group)
+            return SHA256.hash(data: UnsafeRawBufferPointer(message)).withUnsafeBytes { digest in
+                digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             }
         }
         // 53 bits: exactly representable as a Double in [0, 1).
-        let unit = Double(prefix >> 11) / Double(UInt64(1) << 53)
-        let slot = bounds.firstIndex { unit < $0 } ?? bounds.count - 1
-        return names[slot]
+        let unit = Double(leading >> 11) / Double(UInt64(1) << 53)
+        return bounds.firstIndex { unit < $0 } ?? bounds.count - 1
     }
 }

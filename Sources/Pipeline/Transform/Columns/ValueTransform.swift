@@ -69,6 +69,11 @@ struct ValueTransform: SingleValueTransform {
     }
 
     func value(_ value: PostgresValue, sourceType: SourceType, row: PostgresRow, name: String, context: TransformContext) throws(SampleRejection) -> MDSValue {
+        try self.value(value, sourceType: sourceType, name: name)
+    }
+
+    /// The value alone decides (no other column, no media): what `DirectSampleEncoder` calls without a decoded row.
+    func value(_ value: PostgresValue, sourceType: SourceType, name: String) throws(SampleRejection) -> MDSValue {
         let target = resolvedEncoding(for: sourceType)
         if case .null = value {
             if let defaultText { return try convertText(defaultText, to: target) }

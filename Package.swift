@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         // One place for POSIX calls (EINTR, fsync, errno text), shared by the shard format and the local store.
         .target(name: "CSystem"),
+        // SHA-256 on the CPU's SHA instructions, for the split of every row (see SplitAssigner).
+        .target(name: "CSHA256"),
         .target(name: "SystemIO", dependencies: ["CSystem"]),
         // An S3 client (no dataset knowledge): objects, listings, multipart, conditional PUT, credentials, retries.
         .target(name: "ObjectStorage", dependencies: ["CCurl", "SystemIO"]),
@@ -42,7 +44,7 @@ let package = Package(
         // Versions of a dataset: manifest, VersionBuilder, the store protocol and its implementations.
         .target(name: "Dataset", dependencies: ["MDS", "SystemIO", "ObjectStorage", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: hotPath),
         .target(name: "Pipeline", dependencies: [
-            "Postgres", "Media", "MDS", "Dataset", "SystemIO", "ObjectStorage", .product(name: "Yams", package: "Yams"),
+            "Postgres", "Media", "MDS", "Dataset", "SystemIO", "ObjectStorage", "CSHA256", .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: hotPath),
         .executableTarget(name: "etl", dependencies: [
@@ -55,7 +57,7 @@ let package = Package(
         .testTarget(name: "MDSTests", dependencies: ["MDS"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "MDS", "SystemIO", "ObjectStorage"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "MDS", "Dataset", "Postgres", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CSHA256", "MDS", "Dataset", "Postgres", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EtlTests", dependencies: ["MDS", "Dataset", "ObjectStorage", "Postgres", .product(name: "Yams", package: "Yams")]),
     ]
 )

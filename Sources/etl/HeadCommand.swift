@@ -58,7 +58,7 @@ struct HeadCommand: ParsableCommand {
                     let index = try store.index(of: version, split: name)
                     for entry in index.shards {
                         let encodings = Dictionary(uniqueKeysWithValues: zip(entry.columnNames, entry.columnEncodings))
-                        try store.withLocalFile("\(name)/\(entry.storedFile.basename)", of: version) { shard in
+                        _ = try store.withLocalFile("\(name)/\(entry.storedFile.basename)", of: version) { shard in
                             try MDSShardStream.read(entry, path: shard) { position, sample in
                                 let sampleKey = sample[SampleKey.column].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "?"
                                 if let key, sampleKey != key { return }

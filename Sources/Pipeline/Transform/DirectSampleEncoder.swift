@@ -73,13 +73,21 @@ struct DirectSampleEncoder: Sendable {
             for index in 0..<batch.count { rowPath(batch, index, window: window, into: &encoded) }
             return encoded
         }
+        // Per batch, not per row: where each field of the current row lies, its decoded value (non-text fields), and
+        // which fields are text (asked once: a call into another module per field and row adds up).
         var fields = [CopyField](repeating: CopyField(), count: fieldCount)
         var values = [PostgresValue](repeating: .null, count: fieldCount)
+        let isText = (0..<fieldCount).map(batch.isText)
         batch.withTuples { tuples in
             fields.withUnsafeMutableBufferPointer { fields in
-                for index in 0..<batch.count where encoded.failure == nil {
-                    batch.fieldRanges(ofRow: index, in: tuples, into: fields)
-                    encodeRow(batch, index, tuples: tuples, fields: fields, values: &values, window: window, into: &encoded)
+                values.withUnsafeMutableBufferPointer { values in
+                    isText.withUnsafeBufferPointer { isText in
+                        for index in 0..<batch.count where encoded.failure == nil {
+                            batch.fieldRanges(ofRow: index, in: tuples, into: fields)
+                            encodeRow(batch, index, tuples: tuples, fields: fields, values: values, isText: isText,
+                                      window: window, into: &encoded)
+                        }
+                    }
                 }
             }
         }
@@ -88,7 +96,8 @@ struct DirectSampleEncoder: Sendable {
 
     private func encodeRow(
         _ batch: CopyRowBatch, _ index: Int, tuples: UnsafeRawBufferPointer, fields: UnsafeMutableBufferPointer<CopyField>,
-        values: inout [PostgresValue], window: PublishedWindow?, into encoded: inout EncodedSamples
+        values: UnsafeMutableBufferPointer<PostgresValue>, isText: UnsafeBufferPointer<Bool>, window: PublishedWindow?,
+        into encoded: inout EncodedSamples
     ) {
         // Every field is checked as the decoder would check it: text as UTF-8, the rest by decoding it. Text stays bytes.
         var sourceBytes = 0
@@ -99,7 +108,7 @@ struct DirectSampleEncoder: Sendable {
                 continue
             }
             let bytes = range.bytes(in: tuples)
-            if batch.isText(field) {
+            if isText[field] {
                 guard CopyRowBatch.isValidText(bytes) else { return rowPath(batch, index, window: window, into: &encoded) }
                 sourceBytes += bytes.count
             } else {
@@ -110,10 +119,9 @@ struct DirectSampleEncoder: Sendable {
                 values[field] = value
             }
         }
-        let decoded = values
         func value(_ field: Int) -> PostgresValue {
-            !fields[field].isNull && batch.isText(field)
-                ? .text(String(decoding: fields[field].bytes(in: tuples), as: UTF8.self)) : decoded[field]
+            !fields[field].isNull && isText[field]
+                ? .text(String(decoding: fields[field].bytes(in: tuples), as: UTF8.self)) : values[field]
         }
         let keyValue = value(keyField)
         guard let key = keyValue.textForParameter else { return rowPath(batch, index, window: window, into: &encoded) }

@@ -40,6 +40,14 @@ struct MDSFile: ~Copyable {
         do { return try file.readSome(into: buffer, at: position, untilFull: true) } catch { throw ShardError(error) }
     }
 
+    /// The first `length` bytes of this file mapped read-only behind `prefixLength` writable bytes (see
+    /// `PrefixedFileMapping`).
+    func mapped(length: Int, prefixLength: Int) throws(ShardError) -> PrefixedFileMapping {
+        do { return try PrefixedFileMapping(descriptor: file.descriptor, path: file.path, length: length, prefixLength: prefixLength) } catch {
+            throw ShardError(error)
+        }
+    }
+
     func size() throws(ShardError) -> Int {
         do { return try file.size() } catch { throw ShardError(error) }
     }

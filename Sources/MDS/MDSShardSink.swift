@@ -1,12 +1,15 @@
-/// Streams the raw bytes of one shard into its file: hashes them as they pass, compresses them when asked,
-/// hashes the compressed bytes too, and writes. Nothing but one chunk is held in memory.
+/// Writes one shard's file from its raw bytes, which lie at one address for the whole shard (see `ClosedShard`):
+/// hashes them as they pass, compresses them when asked (zstd reading them in place), hashes the compressed bytes
+/// too, and writes. Besides the raw bytes, nothing but one chunk of output is held in memory.
 struct MDSShardSink: ~Copyable {
     private var file: MDSFile
     private let compressor: ZstdCompressor?
+    private let content: UnsafeRawBufferPointer
     private var rawHashes: HashAccumulator
     private var storedHashes: HashAccumulator
     private var compressed: [UInt8] = []
-    private(set) var rawBytes = 0
+    /// How much of `content` has been written.
+    private var position = 0
     private(set) var storedBytes = 0
 
     struct Result {
@@ -16,36 +19,35 @@ struct MDSShardSink: ~Copyable {
         var storedHashes: [String: String]
     }
 
-    /// `pledgedSize` is the exact raw size: zstd writes it into the frame header (mosaicml's reader needs it)
-    /// and fails the frame if the bytes that follow disagree.
-    init(file: consuming MDSFile, compressor: ZstdCompressor?, hashes: [MDSHashAlgorithm], pledgedSize: Int)
+    /// `content` is the whole raw shard; it must stay in place and unchanged until `finish` returns.
+    init(file: consuming MDSFile, compressor: ZstdCompressor?, hashes: [MDSHashAlgorithm], content: UnsafeRawBufferPointer)
         throws(ShardError)
     {
-        if let compressor { try compressor.beginFrame(pledgedSize: UInt64(pledgedSize), path: file.path) }
+        if let compressor { try compressor.beginFrame(over: content, path: file.path) }
         self.file = file
         self.compressor = compressor
+        self.content = content
         rawHashes = HashAccumulator(hashes)
         storedHashes = HashAccumulator(hashes)
     }
 
     var path: String { file.path }
 
-    mutating func write(_ chunk: UnsafeRawBufferPointer) throws(ShardError) {
+    /// Writes the content up to `end`.
+    mutating func write(upTo end: Int) throws(ShardError) {
+        precondition(end >= position && end <= content.count, "a shard is written front to back")
+        let chunk = UnsafeRawBufferPointer(rebasing: content[position..<end])
+        position = end
         rawHashes.update(chunk)
-        rawBytes += chunk.count
         if let compressor {
             compressed.removeAll(keepingCapacity: true)
-            try compressor.compress(chunk, endFrame: false, path: file.path, appendingTo: &compressed)
+            try compressor.compress(upTo: end, endFrame: false, path: file.path, appendingTo: &compressed)
             try writeStored(compressed)
         } else {
             // Uncompressed, the stored file is the raw shard: its hashes are the raw hashes.
             storedBytes += chunk.count
             try file.write(chunk)
         }
-    }
-
-    mutating func write(_ bytes: [UInt8]) throws(ShardError) {
-        try bytes.withBytes { (chunk) throws(ShardError) in try write(chunk) }
     }
 
     private mutating func writeStored(_ bytes: [UInt8]) throws(ShardError) {
@@ -55,19 +57,20 @@ struct MDSShardSink: ~Copyable {
         try file.write(bytes)
     }
 
-    /// Ends the frame, then fsyncs and closes the file, so a rename afterwards publishes complete, durable bytes.
+    /// Writes what is left, ends the frame, then fsyncs and closes the file, so a rename afterwards publishes
+    /// complete, durable bytes.
     mutating func finish() throws(ShardError) -> Result {
+        if position < content.count { try write(upTo: content.count) }
         if let compressor {
             compressed.removeAll(keepingCapacity: true)
-            try compressor.compress(UnsafeRawBufferPointer(start: nil, count: 0), endFrame: true, path: file.path,
-                                    appendingTo: &compressed)
+            try compressor.compress(upTo: content.count, endFrame: true, path: file.path, appendingTo: &compressed)
             try writeStored(compressed)
         }
         try file.sync()
         try file.close()
         let raw = rawHashes.hexDigests()
         return Result(
-            rawBytes: rawBytes, rawHashes: raw, storedBytes: storedBytes,
+            rawBytes: content.count, rawHashes: raw, storedBytes: storedBytes,
             storedHashes: compressor == nil ? raw : storedHashes.hexDigests())
     }
 }

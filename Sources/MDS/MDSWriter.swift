@@ -396,6 +396,10 @@ private final class ClosedShard: @unchecked Sendable {
         MDSFile.removeIfPresent(spool.path)
     }
 
+    /// How much of the raw shard behind the compressor's position stays mapped in: more than zstd's window at the
+    /// usual levels (2 MiB at 3). Reaching further back is still correct (pages map in again), only slower.
+    static let residentBehind = 8 << 20
+
     /// Streams the shard into its file and returns its entry. Layout: u32 sample count, u32 offsets (count + 1,
     /// absolute from file start, the last one = file size), config JSON, samples.
     func write() throws(ShardError) -> MDSShardEntry {
@@ -411,35 +415,28 @@ private final class ClosedShard: @unchecked Sendable {
         let result: MDSShardSink.Result
         do throws(ShardError) {
             let file = try MDSFile.createExclusive(temporaryPath, role: "shard")
-            var sink = try MDSShardSink(file: file, compressor: compressor, hashes: hashes, pledgedSize: shardSize)
-
-            var chunk: [UInt8] = []
-            chunk.reserveCapacity(MDSWriter.chunkSize)
-            chunk.appendLittleEndian(UInt32(count))
+            // The raw shard at one address: the header, written here, right in front of the spooled samples, which are
+            // mapped, not copied. zstd reads it in place; pages it is done with are given back as it goes, so what stays
+            // resident is about its window, not the shard.
+            var mapping = try spool.mapped(length: spoolLength, prefixLength: headerLength)
+            let header = mapping.prefix
+            header.storeBytes(of: UInt32(count).littleEndian, toByteOffset: 0, as: UInt32.self)
             var offset = UInt32(headerLength)
-            chunk.appendLittleEndian(offset)
-            for size in sampleSizes {
+            header.storeBytes(of: offset.littleEndian, toByteOffset: 4, as: UInt32.self)
+            for (index, size) in sampleSizes.enumerated() {
                 offset += size
-                chunk.appendLittleEndian(offset)
-                if chunk.count >= MDSWriter.chunkSize {
-                    try sink.write(chunk)
-                    chunk.removeAll(keepingCapacity: true)
-                }
+                header.storeBytes(of: offset.littleEndian, toByteOffset: 8 + 4 * index, as: UInt32.self)
             }
-            chunk.append(contentsOf: configJSON)
-            try sink.write(chunk)
-
-            chunk = [UInt8](repeating: 0, count: MDSWriter.chunkSize)
+            configJSON.withUnsafeBytes { json in
+                UnsafeMutableRawBufferPointer(rebasing: header[(4 * (count + 2))...]).copyMemory(from: json)
+            }
+            let content = mapping.bytes
+            var sink = try MDSShardSink(file: file, compressor: compressor, hashes: hashes, content: content)
             var position = 0
-            while position < spoolLength {
-                let length = min(MDSWriter.chunkSize, spoolLength - position)
-                try chunk.withMutableBytes { (buffer) throws(ShardError) in
-                    try spool.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]), at: position)
-                }
-                try chunk.withBytes { (buffer) throws(ShardError) in
-                    try sink.write(UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
-                }
-                position += length
+            while position < content.count {
+                position = min(position + MDSWriter.chunkSize, content.count)
+                try sink.write(upTo: position)
+                mapping.release(below: position - Self.residentBehind)
             }
             result = try sink.finish()
             if naming == .contentAddressed, let digest = result.storedHashes["sha256"] {

@@ -18,9 +18,9 @@ public enum Zstd {
     public static func compress(_ data: [UInt8], level: Int) throws(ShardError) -> [UInt8] {
         let compressor = try ZstdCompressor(level: level, path: nil)
         var output: [UInt8] = []
-        try compressor.beginFrame(pledgedSize: UInt64(data.count), path: nil)
         try data.withBytes { (input) throws(ShardError) in
-            try compressor.compress(input, endFrame: true, path: nil, appendingTo: &output)
+            try compressor.beginFrame(over: input, path: nil)
+            try compressor.compress(upTo: input.count, endFrame: true, path: nil, appendingTo: &output)
         }
         return output
     }

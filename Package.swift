@@ -54,7 +54,7 @@ let package = Package(
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
-        .testTarget(name: "MDSTests", dependencies: ["MDS"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MDSTests", dependencies: ["MDS", "SystemIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "MDS", "SystemIO", "ObjectStorage"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CSHA256", "MDS", "Dataset", "Postgres", .product(name: "Logging", package: "swift-log")]),

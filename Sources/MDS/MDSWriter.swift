@@ -158,6 +158,30 @@ public final class MDSWriter {
         for deferred in deferredValues {
             sampleSize += MDSSampleCodec.bytesCount(values[deferred.index], as: columns[deferred.index].encoding)!
         }
+        try append(sampleOf: sampleSize) { () throws(ShardError) in
+            var encodedFrom = 0
+            for deferred in deferredValues {
+                try appendToSpool(sampleBuffer[encodedFrom..<deferred.offset])
+                try appendLargeToSpool(values[deferred.index])
+                encodedFrom = deferred.offset
+            }
+            try appendToSpool(sampleBuffer[encodedFrom...])
+        }
+        // One huge sample must not pin its buffer for the rest of the run.
+        if sampleBuffer.capacity > 8 * Self.chunkSize { sampleBuffer = [] }
+    }
+
+    /// Appends one sample already encoded in this writer's layout (`MDSSampleBuilder` with these columns): what
+    /// `write(orderedValues:)` does after encoding, for a producer that encodes on another thread, straight from its
+    /// source's bytes.
+    public func write(encodedSample sample: UnsafeRawBufferPointer) throws(ShardError) {
+        try checkOpen()
+        try append(sampleOf: sample.count) { () throws(ShardError) in try appendToSpool(sample) }
+    }
+
+    /// Adds a sample of `sampleSize` bytes to the open shard, which `spool` appends to the spool file, first closing
+    /// the shard if the sample would take it past the size limit. A failure here is final for the writer.
+    private func append(sampleOf sampleSize: Int, spool: () throws(ShardError) -> Void) throws(ShardError) {
         let cost = sampleSize + 4
         guard 8 + configJSON.count + cost <= Int(UInt32.max) else {
             throw ShardError(
@@ -168,45 +192,12 @@ public final class MDSWriter {
             if !shardSampleSizes.isEmpty && options.sizeLimit < shardSize + cost {
                 try closeShard()
             }
-            var encodedFrom = 0
-            for deferred in deferredValues {
-                try appendToSpool(sampleBuffer[encodedFrom..<deferred.offset])
-                try appendLargeToSpool(values[deferred.index])
-                encodedFrom = deferred.offset
-            }
-            try appendToSpool(sampleBuffer[encodedFrom...])
+            try spool()
         } catch {
             state = .failed(error)
             throw error
         }
         shardSampleSizes.append(UInt32(sampleSize))
-        shardSize += cost
-        samplesWritten += 1
-        // One huge sample must not pin its buffer for the rest of the run.
-        if sampleBuffer.capacity > 8 * Self.chunkSize { sampleBuffer = [] }
-    }
-
-    /// Appends one sample already encoded in this writer's layout (`MDSSampleBuilder` with these columns): what
-    /// `write(orderedValues:)` does after encoding, for a producer that encodes on another thread, straight from its
-    /// source's bytes.
-    public func write(encodedSample sample: UnsafeRawBufferPointer) throws(ShardError) {
-        try checkOpen()
-        let cost = sample.count + 4
-        guard 8 + configJSON.count + cost <= Int(UInt32.max) else {
-            throw ShardError(
-                .sampleTooLarge,
-                "sample is \(sample.count) bytes encoded; with the shard header it exceeds the 4 GiB an MDS shard can address")
-        }
-        do throws(ShardError) {
-            if !shardSampleSizes.isEmpty && options.sizeLimit < shardSize + cost {
-                try closeShard()
-            }
-            try appendToSpool(sample)
-        } catch {
-            state = .failed(error)
-            throw error
-        }
-        shardSampleSizes.append(UInt32(sample.count))
         shardSize += cost
         samplesWritten += 1
     }

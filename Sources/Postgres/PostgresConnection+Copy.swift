@@ -53,14 +53,7 @@ extension PostgresConnection {
         _ select: String, limits: RowBatchLimits = RowBatchLimits(), chunking: ByteaChunking? = ByteaChunking(),
         budget: (any LargeValueReservations)? = nil, _ body: ([PostgresRow]) throws -> Void
     ) throws {
-        let description = try describeStatement(select)
-        guard description.parameters.isEmpty else {
-            throw PostgresError(
-                .misuse, "a streamed statement cannot take parameters ($1 …); put them in as escaped literals",
-                statement: select)
-        }
-        let columns = description.columns
-        let formats = try valueFormats(columns, statement: select)
+        let (columns, formats) = try describeForCopy(select)
         let byteaCount = formats.count(where: { $0 == .bytea })
         let chunking = byteaCount > 0 ? chunking : nil
         var assembler = chunking.map {
@@ -139,14 +132,7 @@ extension PostgresConnection {
     public func streamCopyRows(
         _ select: String, limits: RowBatchLimits = RowBatchLimits(), _ body: (CopyRowBatch) throws -> Void
     ) throws {
-        let description = try describeStatement(select)
-        guard description.parameters.isEmpty else {
-            throw PostgresError(
-                .misuse, "a streamed statement cannot take parameters ($1 …); put them in as escaped literals",
-                statement: select)
-        }
-        let columns = description.columns
-        let formats = try valueFormats(columns, statement: select)
+        let (columns, formats) = try describeForCopy(select)
         var decoder = CopyRowDecoder(columns: columns, formats: formats, statement: select)
         func emptyBatch() -> CopyRowBatch {
             CopyRowBatch(columns: columns, formats: formats, statement: select, capacity: limits.maxBytes + limits.maxBytes / 4)
@@ -166,6 +152,18 @@ extension PostgresConnection {
         guard decoder.sawTrailer else {
             throw PostgresError(.protocolViolation, "the binary COPY ended without its trailer", statement: select)
         }
+    }
+
+    /// The result columns of `select` and how their values decode; refuses parameters (COPY takes none) and types
+    /// without a decoder before any row is read.
+    private func describeForCopy(_ select: String) throws(PostgresError) -> ([PostgresColumn], [ValueFormat]) {
+        let description = try describeStatement(select)
+        guard description.parameters.isEmpty else {
+            throw PostgresError(
+                .misuse, "a streamed statement cannot take parameters ($1 …); put them in as escaped literals",
+                statement: select)
+        }
+        return (description.columns, try valueFormats(description.columns, statement: select))
     }
 
     /// Sends `copy` (a COPY … TO STDOUT) and hands each CopyData message to `message` (which sets its flag as soon as

@@ -134,6 +134,42 @@ extension PostgresConnection {
 /// Puts source rows back together from the parts of a chunked COPY (``ByteaChunking``). Pure: fed decoded rows,
 /// tested without a server. Every inconsistency (a part out of order, a chunk of the wrong size, a row cut short) is
 /// a `protocolViolation`, never a silently different value.
+/// Reading a chunked stream's parts in place.
+enum ChunkedParts {
+    /// Whether `tuple` (a part whose framing was checked) is a whole source row by itself: part 0, and every bytea
+    /// value present in full (its field as long as its declared length, at most one chunk) or NULL with a NULL length.
+    /// Anything else, including an inconsistent part, is for `ChunkedRowAssembler`, which assembles or refuses it.
+    static func isWholeRow(_ tuple: UnsafeRawBufferPointer, columns: Int, byteaColumns: [Int], chunkSize: Int) -> Bool {
+        func int32(at offset: Int) -> Int { Int(Int32(bigEndian: tuple.loadUnaligned(fromByteOffset: offset, as: Int32.self))) }
+        var lengths: [Int] = []
+        lengths.reserveCapacity(byteaColumns.count)
+        var offset = 2
+        var byteaIndex = 0
+        for column in 0..<columns {
+            let length = int32(at: offset)
+            offset += 4 + max(length, 0)
+            if byteaIndex < byteaColumns.count, byteaColumns[byteaIndex] == column {
+                lengths.append(length)
+                byteaIndex += 1
+            }
+        }
+        // The part number: an int4 field of 4 bytes holding 0.
+        guard int32(at: offset) == 4, int32(at: offset + 4) == 0 else { return false }
+        offset += 8
+        for length in lengths {
+            let declaredField = int32(at: offset)
+            if declaredField == -1 {
+                guard length == -1 else { return false }
+            } else {
+                guard declaredField == 4, int32(at: offset + 4) == length, length <= chunkSize else { return false }
+                offset += 4
+            }
+            offset += 4
+        }
+        return true
+    }
+}
+
 struct ChunkedRowAssembler {
     let columns: [PostgresColumn]
     let byteaColumns: [Int]

@@ -11,14 +11,17 @@
 public struct CopyRowBatch: Sendable {
     public let columns: [PostgresColumn]
     let formats: [ValueFormat]
+    /// Fields each tuple carries after the columns (a chunked stream's part number and lengths), never read in place.
+    let trailingFormats: [ValueFormat]
     let statement: String
     private var tuples: [UInt8] = []
     /// Where each row's tuple ends in `tuples`.
     private var ends: [Int] = []
 
-    init(columns: [PostgresColumn], formats: [ValueFormat], statement: String, capacity: Int) {
+    init(columns: [PostgresColumn], formats: [ValueFormat], trailingFormats: [ValueFormat] = [], statement: String, capacity: Int) {
         self.columns = columns
         self.formats = formats
+        self.trailingFormats = trailingFormats
         self.statement = statement
         tuples.reserveCapacity(capacity)
         ends.reserveCapacity(256)
@@ -38,6 +41,9 @@ public struct CopyRowBatch: Sendable {
     /// Whether the values of `column` are text as sent (UTF-8, to be checked with `isValidText`); every other column's
     /// values go through `decode`.
     public func isText(_ column: Int) -> Bool { formats[column] == .text }
+
+    /// Whether the values of `column` are `bytea`: their bytes as they are.
+    public func isBytea(_ column: Int) -> Bool { formats[column] == .bytea }
 
     /// Calls `body` with the batch's tuple bytes, the memory that `fieldRanges` positions point into.
     public func withTuples<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
@@ -72,11 +78,14 @@ public struct CopyRowBatch: Sendable {
     /// Row `index` decoded as `PostgresConnection.streamBatches` would have handed it over (bytea values copied).
     public func row(_ index: Int) throws(PostgresError) -> PostgresRow {
         let start = index == 0 ? 0 : ends[index - 1]
-        let decoder = CopyRowDecoder(columns: columns, formats: formats, statement: statement)
+        let trailing = trailingFormats.map { _ in PostgresColumn(name: "etl_trailing", type: PostgresType(oid: 23, name: "int4")) }
+        let decoder = CopyRowDecoder(columns: columns + trailing, formats: formats + trailingFormats, statement: statement)
         let decoded = tuples.withUnsafeBytes { bytes in
             Result { () throws(PostgresError) in try decoder.decodeTuple(UnsafeRawBufferPointer(rebasing: bytes[start..<ends[index]])) }
         }
-        return PostgresRow(columns: columns, values: try decoded.get())
+        var values = try decoded.get()
+        values.removeLast(trailingFormats.count)
+        return PostgresRow(columns: columns, values: values)
     }
 }
 

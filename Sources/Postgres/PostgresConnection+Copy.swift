@@ -60,24 +60,11 @@ extension PostgresConnection {
             ChunkedRowAssembler(columns: columns, formats: formats, chunkSize: $0.chunkSize, statement: select, budget: budget)
         }
         defer { assembler?.discard() }
-        let streamed = chunking.map { $0.wrappedStatement(select, columns: formats) } ?? select
-        let copy = "COPY (\(streamed)) TO STDOUT (FORMAT binary)"
-        // Planned and run as the statement alone would be (see ChunkedPlanOverrides). Session-level settings, so this
-        // works outside a transaction too; inside one, a failed statement rolls them back anyway.
-        let (overrides, previous) = chunking != nil ? try chunkedPlanOverrides(select) : (.none, [:])
-        for setting in overrides.settings { try setConfig(setting.name, setting.value) }
-        defer {
-            if PQstatus(raw) == CONNECTION_OK, PQtransactionStatus(raw) != PQTRANS_INERROR {
-                for setting in overrides.settings { if let value = previous[setting.name] { try? setConfig(setting.name, value) } }
-            }
-        }
+        let (copy, restore) = try prepareCopy(select, formats: formats, chunking: chunking)
+        defer { restore() }
         // A chunked stream's rows are parts: the source's columns, the part number, each bytea's length (int4).
-        var decoder = assembler == nil
-            ? CopyRowDecoder(columns: columns, formats: formats, statement: select)
-            : CopyRowDecoder(
-                columns: columns + [PostgresColumn(name: "etl_part", type: PostgresType(oid: 23, name: "int4"))]
-                    + (0..<byteaCount).map { PostgresColumn(name: "etl_length\($0)", type: PostgresType(oid: 23, name: "int4")) },
-                formats: formats + Array(repeating: .int32, count: 1 + byteaCount), statement: select)
+        let (trailingColumns, trailingFormats) = assembler == nil ? ([], []) : Self.partFields(byteaCount: byteaCount)
+        var decoder = CopyRowDecoder(columns: columns + trailingColumns, formats: formats + trailingFormats, statement: select)
         var batch: [PostgresRow] = []
         batch.reserveCapacity(min(limits.maxRows, 4096))
         var batchBytes = 0
@@ -126,32 +113,100 @@ extension PostgresConnection {
         }
     }
 
-    /// Runs the query `select` like ``streamBatches(_:limits:chunking:budget:_:)`` without chunking, but hands its
-    /// rows over undecoded (``CopyRowBatch``), their framing checked: a consumer that copies values into another
-    /// byte format reads them in place, with nothing allocated per row or value.
+    /// Runs the query `select` like ``streamBatches(_:limits:chunking:budget:_:)``, but hands its rows over undecoded
+    /// (``CopyRowBatch``), their framing checked: a consumer that copies values into another byte format reads them in
+    /// place, with nothing allocated per row or value. With chunking, a row whose `bytea` values each fit one chunk is
+    /// undecoded like any other; a row with a larger value is assembled as `streamBatches` assembles it and comes
+    /// decoded, on its own, after the rows before it (``CopyRows/assembled(_:)``).
     public func streamCopyRows(
-        _ select: String, limits: RowBatchLimits = RowBatchLimits(), _ body: (CopyRowBatch) throws -> Void
+        _ select: String, limits: RowBatchLimits = RowBatchLimits(), chunking: ByteaChunking? = ByteaChunking(),
+        budget: (any LargeValueReservations)? = nil, _ body: (CopyRows) throws -> Void
     ) throws {
         let (columns, formats) = try describeForCopy(select)
-        var decoder = CopyRowDecoder(columns: columns, formats: formats, statement: select)
+        let byteaColumns = formats.indices.filter { formats[$0] == .bytea }
+        let chunking = byteaColumns.isEmpty ? nil : chunking
+        var assembler = chunking.map {
+            ChunkedRowAssembler(columns: columns, formats: formats, chunkSize: $0.chunkSize, statement: select, budget: budget)
+        }
+        defer { assembler?.discard() }
+        let (copy, restore) = try prepareCopy(select, formats: formats, chunking: chunking)
+        defer { restore() }
+        let (trailingColumns, trailingFormats) = chunking == nil ? ([], []) : Self.partFields(byteaCount: byteaColumns.count)
+        var decoder = CopyRowDecoder(columns: columns + trailingColumns, formats: formats + trailingFormats, statement: select)
         func emptyBatch() -> CopyRowBatch {
-            CopyRowBatch(columns: columns, formats: formats, statement: select, capacity: limits.maxBytes + limits.maxBytes / 4)
+            CopyRowBatch(columns: columns, formats: formats, trailingFormats: trailingFormats, statement: select,
+                         capacity: limits.maxBytes + limits.maxBytes / 4)
         }
         var batch = emptyBatch()
-        try copyOut("COPY (\(select)) TO STDOUT (FORMAT binary)", statement: select) { buffer, length, _ in
-            guard let tuple = try decoder.frame(UnsafeRawBufferPointer(start: buffer, count: length)) else { return }
+        try copyOut(copy, statement: select) { buffer, length, taken in
+            let message = UnsafeRawBufferPointer(start: buffer, count: length)
+            guard let tuple = try decoder.frame(message) else { return }
+            if let chunking, assembler!.isInsideRow
+                || !ChunkedParts.isWholeRow(tuple, columns: columns.count, byteaColumns: byteaColumns, chunkSize: chunking.chunkSize) {
+                // A row in parts (or whatever the assembler makes of these bytes), after the rows before it. Its chunks
+                // are slices of the adopted message, as in `streamBatches`.
+                if !batch.isEmpty {
+                    let before = batch
+                    batch = emptyBatch()
+                    try body(.tuples(before))
+                }
+                var adopted: PostgresBytes?
+                let values = try decoder.decodeTuple(tuple) { field in
+                    let whole = adopted ?? PostgresBytes(adopting: buffer, count: length) { PQfreemem($0) }
+                    adopted = whole
+                    taken = true
+                    let start = field.baseAddress.map { $0 - message.baseAddress! } ?? 0
+                    return whole.slice(start..<(start + field.count))
+                }
+                if let row = try assembler!.add(values) { try body(.assembled(row)) }
+                return
+            }
             batch.append(tuple)
             if limits.isFull(rows: batch.count, bytes: batch.byteCount) {
                 let full = batch
                 batch = emptyBatch()
-                try body(full)
+                try body(.tuples(full))
             }
         } atEnd: {
-            if !batch.isEmpty { try body(batch) }
+            if !batch.isEmpty { try body(.tuples(batch)) }
+        }
+        guard assembler?.isInsideRow != true else {
+            throw PostgresError(.protocolViolation, "the chunked COPY ended inside a row", statement: select)
         }
         guard decoder.sawTrailer else {
             throw PostgresError(.protocolViolation, "the binary COPY ended without its trailer", statement: select)
         }
+    }
+
+    /// What `streamCopyRows` hands over, in the source's order.
+    public enum CopyRows: Sendable {
+        /// Rows as they came, undecoded.
+        case tuples(CopyRowBatch)
+        /// A row with a value larger than a chunk, assembled and decoded.
+        case assembled(PostgresRow)
+    }
+
+    /// The fields a chunked stream adds after the source's columns: the part number, then each bytea's length (int4).
+    private static func partFields(byteaCount: Int) -> ([PostgresColumn], [ValueFormat]) {
+        let int4 = PostgresType(oid: 23, name: "int4")
+        let columns = [PostgresColumn(name: "etl_part", type: int4)]
+            + (0..<byteaCount).map { PostgresColumn(name: "etl_length\($0)", type: int4) }
+        return (columns, Array(repeating: .int32, count: 1 + byteaCount))
+    }
+
+    /// The COPY statement for `select` (wrapped when `chunking`), with the session set to plan it as the statement alone
+    /// would be planned (see ChunkedPlanOverrides); call the returned closure afterwards to put the settings back.
+    /// Session-level settings, so this works outside a transaction too; inside one, a failed statement rolls them back.
+    private func prepareCopy(_ select: String, formats: [ValueFormat], chunking: ByteaChunking?) throws -> (String, () -> Void) {
+        let streamed = chunking.map { $0.wrappedStatement(select, columns: formats) } ?? select
+        let (overrides, previous) = chunking != nil ? try chunkedPlanOverrides(select) : (.none, [:])
+        for setting in overrides.settings { try setConfig(setting.name, setting.value) }
+        let restore = { [self] in
+            if PQstatus(raw) == CONNECTION_OK, PQtransactionStatus(raw) != PQTRANS_INERROR {
+                for setting in overrides.settings { if let value = previous[setting.name] { try? setConfig(setting.name, value) } }
+            }
+        }
+        return ("COPY (\(streamed)) TO STDOUT (FORMAT binary)", restore)
     }
 
     /// The result columns of `select` and how their values decode; refuses parameters (COPY takes none) and types

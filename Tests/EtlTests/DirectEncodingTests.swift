@@ -6,7 +6,8 @@ import Testing
 /// Plain columns are encoded straight from the COPY rows (`DirectSampleEncoder`); every other row takes the row path.
 /// Whatever the path, a version is the same: these runs compare it file by file with runs forced onto the row path
 /// (ETL_TEST_DIRECT_ENCODING=0), over every plain type, NULLs with and without a default, values that go to
-/// quarantine, duplicate keys, a split group, checkpoints, and a second version that re-reads a window with a late row.
+/// quarantine, duplicate keys, a split group, checkpoints, bytea values whole and in chunks, and a second version that
+/// re-reads a window with a late row.
 @Suite("etl run: direct encoding of plain columns")
 struct DirectEncodingTests {
     static let columns = """
@@ -29,13 +30,14 @@ struct DirectEncodingTests {
           - {name: doc}
           - {name: tags}
           - {name: nums}
+          - {name: raw}
         split: {ratios: {train: 0.7, val: 0.2, test: 0.1}, group_column: grp}
-        shards: {size_limit: 16KiB, checkpoint_every: 4KiB}
+        shards: {size_limit: 256KiB, checkpoint_every: 1MiB}
         """
 
     static func insert(_ ws: Workspace, _ range: ClosedRange<Int>, on connection: PostgresConnection? = nil) throws {
         try (connection ?? ws.db).execute("""
-            INSERT INTO \(ws.schema).fb (grp, label, note, code, stars, votes, big, score, conf, ok, day, at, local, u, amount, doc, tags, nums)
+            INSERT INTO \(ws.schema).fb (grp, label, note, code, stars, votes, big, score, conf, ok, day, at, local, u, amount, doc, tags, nums, raw)
             SELECT 'user ' || (g % 37),
                    CASE WHEN g % 50 = 0 THEN NULL WHEN g % 11 = 0 THEN '' WHEN g % 7 = 0 THEN 'überlegt 🙂 ' || g
                         ELSE 'label ' || g || repeat(' long', g % 9) END,
@@ -44,7 +46,8 @@ struct DirectEncodingTests {
                    g / 7.0, CASE WHEN g % 401 = 0 THEN 1e300 ELSE g / 3.0 END, g % 3 = 0, date '2026-01-01' + g,
                    CASE WHEN g = 17 THEN timestamptz 'infinity' ELSE timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute' END,
                    timestamp '2026-01-01 00:00:00' + g * interval '1 second', md5(g::text)::uuid, (g / 8.0)::numeric(10, 3),
-                   jsonb_build_object('g', g, 'tag', 'x' || g), ARRAY['a', NULL, g::text], ARRAY[g, -g]
+                   jsonb_build_object('g', g, 'tag', 'x' || g), ARRAY['a', NULL, g::text], ARRAY[g, -g],
+                   CASE WHEN g % 70 = 0 THEN NULL ELSE substring(decode(repeat(md5(g::text), 400), 'hex') FROM 1 FOR (g * 997) % 12000) END
             FROM generate_series(\(range.lowerBound), \(range.upperBound)) g
             """)
     }
@@ -54,7 +57,7 @@ struct DirectEncodingTests {
         try ws.sql("""
             CREATE TABLE $S.fb (id bigserial PRIMARY KEY, grp text, label text, note varchar(40), code char(4), stars int2,
                                 votes int4, big int8, score real, conf double precision, ok bool, day date, at timestamptz,
-                                local timestamp, u uuid, amount numeric(10, 3), doc jsonb, tags text[], nums int4[])
+                                local timestamp, u uuid, amount numeric(10, 3), doc jsonb, tags text[], nums int4[], raw bytea)
             """)
         try Self.insert(ws, 1...3000)
         // Every 500th row comes twice (a join that fans out): the repeat is quarantined as a duplicate key.
@@ -62,7 +65,9 @@ struct DirectEncodingTests {
         for name in ["direct", "rows"] {
             try ws.writePipeline(name, "name: \(name)\nsource: {query: \"\(query)\", cursor_column: id, key_column: id}\n" + Self.columns)
         }
-        let rowPath = ["ETL_TEST_DIRECT_ENCODING": "0"]
+        // 4 KiB chunks: a raw value above that arrives in parts and is assembled, on either path.
+        let chunks = ["ETL_TEST_BYTEA_CHUNK": "4096"]
+        let rowPath = chunks.merging(["ETL_TEST_DIRECT_ENCODING": "0"]) { $1 }
 
         // A transaction holds a lower id while the first versions are built: the second versions re-read the window.
         let late = try PostgresConnection(conninfo: "")
@@ -70,13 +75,13 @@ struct DirectEncodingTests {
         try Self.insert(ws, 9001...9001, on: late)
         try late.execute("UPDATE \(ws.schema).fb SET label = 'late' WHERE label LIKE 'label 9001%'")
         try ws.sql("INSERT INTO $S.fb (grp, label, note) SELECT 'user 2', 'after', 'n' FROM generate_series(1, 3)")
-        for (name, environment) in [("direct", [:]), ("rows", rowPath)] {
+        for (name, environment) in [("direct", chunks), ("rows", rowPath)] {
             let run = try ws.etl("run", name, environment: environment)
             #expect(run.status == 0, "\(run.output)")
         }
         try late.execute("COMMIT")
         try Self.insert(ws, 3001...3600)
-        for (name, environment) in [("direct", [:]), ("rows", rowPath)] {
+        for (name, environment) in [("direct", chunks), ("rows", rowPath)] {
             let run = try ws.etl("run", name, environment: environment)
             #expect(run.status == 0, "\(run.output)")
         }

@@ -75,7 +75,10 @@ struct CopyRowBatchTests {
         var decoded: [PostgresRow] = []
         try connection.streamBatches(Self.sql) { decoded += $0 }
         var batches: [CopyRowBatch] = []
-        try connection.streamCopyRows(Self.sql, limits: RowBatchLimits(maxRows: 500, maxBytes: 1 << 20)) { batches.append($0) }
+        try connection.streamCopyRows(Self.sql, limits: RowBatchLimits(maxRows: 500, maxBytes: 1 << 20)) { rows in
+            guard case .tuples(let batch) = rows else { throw TestFailure("a row without bytea came assembled") }
+            batches.append(batch)
+        }
         #expect(batches.map(\.count) == [500, 500, 500, 500, 500, 500])
         var index = 0
         for batch in batches {
@@ -114,11 +117,48 @@ struct CopyRowBatchTests {
         let connection = try TestDatabase.connect()
         let broken = "SELECT 1/(3000 - g) AS x FROM generate_series(1, 5000) g"
         var rows = 0
-        let error = #expect(throws: PostgresError.self) { try connection.streamCopyRows(broken) { rows += $0.count } }
+        let error = #expect(throws: PostgresError.self) { try connection.streamCopyRows(broken) { if case .tuples(let batch) = $0 { rows += batch.count } } }
         #expect(error?.sqlstate == "22012" && error?.statement == broken)
         #expect(rows > 0 && rows < 3000)
         #expect(try connection.query("SELECT 1").rows.count == 1, "the connection is usable again")
         let typo = #expect(throws: PostgresError.self) { try connection.streamCopyRows("SELECT nope FROM generate_series(1, 3) g") { _ in } }
         #expect(typo?.description.contains("nope") == true)
     }
+}
+
+@Suite(needsDatabase)
+struct ChunkedCopyRowsTests {
+    /// With bytea values around a small chunk, rows that fit come undecoded and larger ones assembled, in the source's
+    /// order, each equal to the decoding path's row.
+    @Test func wholeRowsComeUndecodedAndLargerOnesAssembledInOrder() throws {
+        let connection = try TestDatabase.connect()
+        let sql = """
+            SELECT g AS id, CASE WHEN g % 7 = 0 THEN NULL ELSE substring(decode(repeat(md5(g::text), 300), 'hex') FROM 1 FOR (g * 131) % 9000) END AS a,
+                   'row ' || g AS note, CASE WHEN g % 5 = 0 THEN NULL ELSE decode(repeat(md5((g * 3)::text), 10), 'hex') END AS b
+            FROM generate_series(1, 400) g ORDER BY g
+            """
+        let chunking = ByteaChunking(chunkSize: 4096)
+        var decoded: [PostgresRow] = []
+        try connection.streamBatches(sql, chunking: chunking) { decoded += $0 }
+        var streamed: [PostgresRow] = []
+        var undecoded = 0, assembled = 0
+        try connection.streamCopyRows(sql, limits: RowBatchLimits(maxRows: 16, maxBytes: 1 << 20), chunking: chunking) { rows in
+            switch rows {
+            case .tuples(let batch):
+                undecoded += batch.count
+                for index in 0..<batch.count { streamed.append(try batch.row(index)) }
+            case .assembled(let row):
+                assembled += 1
+                streamed.append(row)
+            }
+        }
+        #expect(decoded.count == 400 && streamed.count == 400)
+        #expect(undecoded > 100 && assembled > 100, "\(undecoded) whole, \(assembled) in parts")
+        #expect(streamed.map(\.values) == decoded.map(\.values))
+    }
+}
+
+private struct TestFailure: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
 }

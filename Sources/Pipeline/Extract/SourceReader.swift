@@ -66,7 +66,12 @@ final class SourceReader: @unchecked Sendable {
     private func read(_ statement: Statement) throws {
         if let copySQL = try inlinedSQL(statement) {
             if copyRows {
-                try connection.streamCopyRows(copySQL, limits: limits) { batch in try hand(.copy(batch)) }
+                try connection.streamCopyRows(copySQL, limits: limits, chunking: TestHooks.byteaChunking, budget: largeValues) { rows in
+                    switch rows {
+                    case .tuples(let batch): try hand(.copy(batch))
+                    case .assembled(let row): try hand(.rows([row]))  // a large value comes alone, as on the row path
+                    }
+                }
             } else {
                 try connection.streamBatches(copySQL, limits: limits, chunking: TestHooks.byteaChunking, budget: largeValues) { batch in
                     try hand(.rows(batch))

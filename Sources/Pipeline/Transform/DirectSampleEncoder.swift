@@ -17,8 +17,9 @@ struct DirectSampleEncoder: Sendable {
     /// What fills one MDS column, in storage order.
     private enum Filler: Sendable {
         case key
-        /// A text source column written as `str`: its bytes as they came (checked to be UTF-8).
-        case text(field: Int, output: Int)
+        /// A text source column written as `str` (its bytes checked to be UTF-8), or a bytea written as `bytes`: the
+        /// value's bytes as they came.
+        case inPlace(field: Int, output: Int)
         /// Any other plain value: decoded, then converted by the column's `ValueTransform`.
         case value(field: Int, output: Int)
     }
@@ -29,6 +30,9 @@ struct DirectSampleEncoder: Sendable {
         let name: String
     }
 
+    /// How a field of a row is read: text and bytea values are bytes as they came; the rest is decoded.
+    private enum FieldKind { case text, bytes, decoded }
+
     private let processor: RowProcessor
     private let layout: MDSSampleBuilder.Layout
     private let fillers: [Filler]
@@ -38,20 +42,19 @@ struct DirectSampleEncoder: Sendable {
     private let cursorField: Int
     private let groupField: Int?
 
-    /// nil when a column needs more than its own value (media, label maps, a window of other columns) or a source
-    /// column is `bytea` (streamed in chunks, and passed through without a copy on the row path).
+    /// nil when a column needs more than its own value (media, label maps, passthrough, a window of other columns).
     init?(processor: RowProcessor) {
         let plan = processor.plan
-        guard plan.selectedTypes.allSatisfy({ SourceType($0) != .bytea }) else { return nil }
         var outputs: [Output] = []
         var fillerByName: [String: Filler] = [SamplePlan.keyColumnName: .key]
         for output in plan.outputs {
             guard let transform = output.config.transform as? ValueTransform, output.columns.count == 1 else { return nil }
             let index = outputs.count
             outputs.append(Output(transform: transform, sourceType: output.sourceType, name: output.config.name))
-            let direct = output.sourceType == .text && output.columns[0].encoding == .str
-            fillerByName[output.columns[0].name] = direct
-                ? .text(field: output.sourceIndex, output: index) : .value(field: output.sourceIndex, output: index)
+            let encoding = output.columns[0].encoding
+            let inPlace = (output.sourceType == .text && encoding == .str) || (output.sourceType == .bytea && encoding == .bytes)
+            fillerByName[output.columns[0].name] = inPlace
+                ? .inPlace(field: output.sourceIndex, output: index) : .value(field: output.sourceIndex, output: index)
         }
         self.processor = processor
         self.outputs = outputs
@@ -73,18 +76,18 @@ struct DirectSampleEncoder: Sendable {
             for index in 0..<batch.count { rowPath(batch, index, window: window, into: &encoded) }
             return encoded
         }
-        // Per batch, not per row: where each field of the current row lies, its decoded value (non-text fields), and
-        // which fields are text (asked once: a call into another module per field and row adds up).
+        // Per batch, not per row: where each field of the current row lies, its decoded value (fields read as bytes
+        // excepted), and how each field is read (asked once: a call into another module per field and row adds up).
         var fields = [CopyField](repeating: CopyField(), count: fieldCount)
         var values = [PostgresValue](repeating: .null, count: fieldCount)
-        let isText = (0..<fieldCount).map(batch.isText)
+        let kinds = (0..<fieldCount).map { batch.isText($0) ? FieldKind.text : batch.isBytea($0) ? .bytes : .decoded }
         batch.withTuples { tuples in
             fields.withUnsafeMutableBufferPointer { fields in
                 values.withUnsafeMutableBufferPointer { values in
-                    isText.withUnsafeBufferPointer { isText in
+                    kinds.withUnsafeBufferPointer { kinds in
                         for index in 0..<batch.count where encoded.failure == nil {
                             batch.fieldRanges(ofRow: index, in: tuples, into: fields)
-                            encodeRow(batch, index, tuples: tuples, fields: fields, values: values, isText: isText,
+                            encodeRow(batch, index, tuples: tuples, fields: fields, values: values, kinds: kinds,
                                       window: window, into: &encoded)
                         }
                     }
@@ -96,10 +99,11 @@ struct DirectSampleEncoder: Sendable {
 
     private func encodeRow(
         _ batch: CopyRowBatch, _ index: Int, tuples: UnsafeRawBufferPointer, fields: UnsafeMutableBufferPointer<CopyField>,
-        values: UnsafeMutableBufferPointer<PostgresValue>, isText: UnsafeBufferPointer<Bool>, window: PublishedWindow?,
+        values: UnsafeMutableBufferPointer<PostgresValue>, kinds: UnsafeBufferPointer<FieldKind>, window: PublishedWindow?,
         into encoded: inout EncodedSamples
     ) {
-        // Every field is checked as the decoder would check it: text as UTF-8, the rest by decoding it. Text stays bytes.
+        // Every field is checked as the decoder would check it: text as UTF-8, the rest by decoding it (bytea needs no
+        // check). Text and bytea stay bytes.
         var sourceBytes = 0
         for field in 0..<fieldCount {
             let range = fields[field]
@@ -108,10 +112,13 @@ struct DirectSampleEncoder: Sendable {
                 continue
             }
             let bytes = range.bytes(in: tuples)
-            if isText[field] {
+            switch kinds[field] {
+            case .text:
                 guard CopyRowBatch.isValidText(bytes) else { return rowPath(batch, index, window: window, into: &encoded) }
                 sourceBytes += bytes.count
-            } else {
+            case .bytes:
+                sourceBytes += bytes.count
+            case .decoded:
                 guard let value = try? batch.decode(bytes, column: field) else {
                     return rowPath(batch, index, window: window, into: &encoded)
                 }
@@ -120,8 +127,12 @@ struct DirectSampleEncoder: Sendable {
             }
         }
         func value(_ field: Int) -> PostgresValue {
-            !fields[field].isNull && isText[field]
-                ? .text(String(decoding: fields[field].bytes(in: tuples), as: UTF8.self)) : values[field]
+            guard !fields[field].isNull else { return .null }
+            switch kinds[field] {
+            case .text: return .text(String(decoding: fields[field].bytes(in: tuples), as: UTF8.self))
+            case .bytes: return .bytea(PostgresBytes(fields[field].bytes(in: tuples)))
+            case .decoded: return values[field]
+            }
         }
         let keyValue = value(keyField)
         guard let key = keyValue.textForParameter else { return rowPath(batch, index, window: window, into: &encoded) }
@@ -141,9 +152,9 @@ struct DirectSampleEncoder: Sendable {
                 switch filler {
                 case .key:
                     try sample.appendText(key, into: &encoded.bytes)
-                case .text(let field, _) where !fields[field].isNull:
+                case .inPlace(let field, _) where !fields[field].isNull:
                     try sample.appendBytes(fields[field].bytes(in: tuples), into: &encoded.bytes)
-                case .text(let field, let output), .value(let field, let output):
+                case .inPlace(let field, let output), .value(let field, let output):
                     let converted = try outputs[output].transform.value(
                         value(field), sourceType: outputs[output].sourceType, name: outputs[output].name)
                     try sample.append(converted, into: &encoded.bytes)

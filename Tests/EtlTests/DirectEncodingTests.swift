@@ -31,6 +31,7 @@ struct DirectEncodingTests {
           - {name: tags}
           - {name: nums}
           - {name: raw}
+          - {name: picture, from: raw, encoding: jpeg}
         split: {ratios: {train: 0.7, val: 0.2, test: 0.1}, group_column: grp}
         shards: {size_limit: 256KiB, checkpoint_every: 1MiB}
         """

@@ -17,8 +17,8 @@ struct DirectSampleEncoder: Sendable {
     /// What fills one MDS column, in storage order.
     private enum Filler: Sendable {
         case key
-        /// A text source column written as `str` (its bytes checked to be UTF-8), or a bytea written as `bytes`: the
-        /// value's bytes as they came.
+        /// A text source column written as `str` (its bytes checked to be UTF-8), or a bytea written as `bytes`, `jpeg`
+        /// or `png` (in MDS, all three are the bytes as they are): the value's bytes as they came.
         case inPlace(field: Int, output: Int)
         /// Any other plain value: decoded, then converted by the column's `ValueTransform`.
         case value(field: Int, output: Int)
@@ -52,7 +52,7 @@ struct DirectSampleEncoder: Sendable {
             let index = outputs.count
             outputs.append(Output(transform: transform, sourceType: output.sourceType, name: output.config.name))
             let encoding = output.columns[0].encoding
-            let inPlace = (output.sourceType == .text && encoding == .str) || (output.sourceType == .bytea && encoding == .bytes)
+            let inPlace = (output.sourceType == .text && encoding == .str) || (output.sourceType == .bytea && [.bytes, .jpeg, .png].contains(encoding))
             fillerByName[output.columns[0].name] = inPlace
                 ? .inPlace(field: output.sourceIndex, output: index) : .value(field: output.sourceIndex, output: index)
         }

@@ -5,7 +5,8 @@ struct MDSShardSink: ~Copyable {
     private var file: MDSFile
     private let compressor: ZstdCompressor?
     private let content: UnsafeRawBufferPointer
-    private var rawHashes: HashAccumulator
+    /// nil when the caller hashes the raw bytes itself (beside the compressor, on another thread).
+    private var rawHashes: HashAccumulator?
     private var storedHashes: HashAccumulator
     private var compressed: [UInt8] = []
     /// How much of `content` has been written.
@@ -19,15 +20,17 @@ struct MDSShardSink: ~Copyable {
         var storedHashes: [String: String]
     }
 
-    /// `content` is the whole raw shard; it must stay in place and unchanged until `finish` returns.
-    init(file: consuming MDSFile, compressor: ZstdCompressor?, hashes: [MDSHashAlgorithm], content: UnsafeRawBufferPointer)
-        throws(ShardError)
+    /// `content` is the whole raw shard; it must stay in place and unchanged until `finish` returns. Without
+    /// `hashingRaw`, the result's raw hashes are empty (a compressed shard's caller hashes the raw bytes elsewhere).
+    init(file: consuming MDSFile, compressor: ZstdCompressor?, hashes: [MDSHashAlgorithm], content: UnsafeRawBufferPointer,
+         hashingRaw: Bool = true) throws(ShardError)
     {
+        precondition(hashingRaw || compressor != nil, "an uncompressed shard's stored hashes are its raw hashes")
         if let compressor { try compressor.beginFrame(over: content, path: file.path) }
         self.file = file
         self.compressor = compressor
         self.content = content
-        rawHashes = HashAccumulator(hashes)
+        rawHashes = hashingRaw ? HashAccumulator(hashes) : nil
         storedHashes = HashAccumulator(hashes)
     }
 
@@ -38,7 +41,7 @@ struct MDSShardSink: ~Copyable {
         precondition(end >= position && end <= content.count, "a shard is written front to back")
         let chunk = UnsafeRawBufferPointer(rebasing: content[position..<end])
         position = end
-        rawHashes.update(chunk)
+        rawHashes?.update(chunk)
         if let compressor {
             compressed.removeAll(keepingCapacity: true)
             try compressor.compress(upTo: end, endFrame: false, path: file.path, appendingTo: &compressed)
@@ -68,7 +71,7 @@ struct MDSShardSink: ~Copyable {
         }
         try file.sync()
         try file.close()
-        let raw = rawHashes.hexDigests()
+        let raw = rawHashes?.hexDigests() ?? [:]
         return Result(
             rawBytes: content.count, rawHashes: raw, storedBytes: storedBytes,
             storedHashes: compressor == nil ? raw : storedHashes.hexDigests())

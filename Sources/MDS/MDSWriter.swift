@@ -422,14 +422,31 @@ private final class ClosedShard: @unchecked Sendable {
                 UnsafeMutableRawBufferPointer(rebasing: header[(4 * (count + 2))...]).copyMemory(from: json)
             }
             let content = mapping.bytes
-            var sink = try MDSShardSink(file: file, compressor: compressor, hashes: hashes, content: content)
+            // A compressed shard's raw bytes are hashed on another thread, a megabyte at a time beside zstd compressing
+            // the same megabyte: for a shard that closes at the end of a run (a large value's), hashing and compressing
+            // one after the other was most of the wait. In step, so that neither runs ahead over pages the other has
+            // not given back yet.
+            var sink = try MDSShardSink(file: file, compressor: compressor, hashes: hashes, content: content,
+                                        hashingRaw: compressor == nil)
+            let rawHasher = compressor == nil ? nil : RawHasher(hashes)
+            defer {
+                rawHasher?.stop()  // it reads the mapping, which goes with this scope: not before this
+                _ = mapping.length
+            }
             var position = 0
             while position < content.count {
-                position = min(position + MDSWriter.chunkSize, content.count)
-                try sink.write(upTo: position)
+                let next = min(position + MDSWriter.chunkSize, content.count)
+                rawHasher?.start(UnsafeRawBufferPointer(rebasing: content[position..<next]))
+                try sink.write(upTo: next)
+                rawHasher?.waitIdle()
+                position = next
                 mapping.release(below: position - Self.residentBehind)
             }
-            result = try sink.finish()
+            var finished = try sink.finish()
+            if let rawHasher { finished.rawHashes = rawHasher.digests() }
+            result = finished
+            // Everything is written: the whole mapping can go (and it stays alive until here, past zstd's last read).
+            mapping.release(below: content.count)
             if naming == .contentAddressed, let digest = result.storedHashes["sha256"] {
                 rawName = "shard.\(digest.prefix(MDSShardNaming.hashDigits)).mds"
                 storedName = compressor == nil ? rawName : rawName + ".zstd"
@@ -454,6 +471,57 @@ private final class ClosedShard: @unchecked Sendable {
             columnSizes: columns.map(\.encoding.fixedSize), compression: options.compressionName,
             hashes: hashes.map(\.rawValue), rawData: rawInfo, samples: count, sizeLimit: options.sizeLimit,
             zipData: zipInfo)
+    }
+}
+
+/// Hashes a shard's raw bytes piece by piece on a thread of its own: `start` hands over the next piece, `waitIdle` waits
+/// until it is hashed (a piece must stay in place until then), `stop` ends the thread. Its own thread, not a work item on Dispatch's pool: the
+/// finalizers that wait for it run on that pool, which on a 2-core machine has no thread left to run it.
+private final class RawHasher: @unchecked Sendable {
+    private var accumulator: HashAccumulator
+    private let work = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+    private var piece: (address: UInt, count: Int)?
+    private var busy = false
+
+    init(_ hashes: [MDSHashAlgorithm]) {
+        accumulator = HashAccumulator(hashes)
+        let thread = Thread { [self] in
+            while true {
+                work.wait()
+                guard let (address, count) = piece else { return }  // no piece: the shard is done
+                accumulator.update(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: address), count: count))
+                done.signal()
+            }
+        }
+        thread.name = "etl-shard-hash"
+        thread.start()
+    }
+
+    /// Waits for the piece in hand, if any, and ends the thread. Call once, last.
+    func stop() {
+        waitIdle()
+        piece = nil
+        work.signal()
+    }
+
+    func start(_ bytes: UnsafeRawBufferPointer) {
+        precondition(!busy, "one piece at a time")
+        busy = true
+        // The address as an integer: the caller keeps the piece in place until `waitIdle` returns.
+        piece = (UInt(bitPattern: bytes.baseAddress), bytes.count)
+        work.signal()
+    }
+
+    func waitIdle() {
+        guard busy else { return }
+        done.wait()
+        busy = false
+    }
+
+    func digests() -> [String: String] {
+        waitIdle()
+        return accumulator.hexDigests()
     }
 }
 

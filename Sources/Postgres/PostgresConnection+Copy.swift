@@ -73,14 +73,9 @@ extension PostgresConnection {
             let message = UnsafeRawBufferPointer(start: buffer, count: length)
             // A row with a bytea value adopts the message (its values are slices of it, freed with the last one);
             // any other row's message is freed by `copyOut`, as soon as it is decoded.
-            var adopted: PostgresBytes?
-            let decoded = try decoder.decodeValues(message) { field in
-                let whole = adopted ?? PostgresBytes(adopting: buffer, count: length) { PQfreemem($0) }
-                adopted = whole
-                taken = true
-                let start = field.baseAddress.map { $0 - message.baseAddress! } ?? 0
-                return whole.slice(start..<(start + field.count))
-            }
+            var adoption = AdoptedMessage(buffer: buffer, length: length)
+            defer { taken = adoption.isAdopted }
+            let decoded = try decoder.decodeValues(message) { adoption.slice($0) }
             rowBytes += message.count  // a row in parts counts all of them
             var completed: PostgresRow?
             if let values = consume decoded {
@@ -150,14 +145,9 @@ extension PostgresConnection {
                     batch = emptyBatch()
                     try body(.tuples(before))
                 }
-                var adopted: PostgresBytes?
-                let values = try decoder.decodeTuple(tuple) { field in
-                    let whole = adopted ?? PostgresBytes(adopting: buffer, count: length) { PQfreemem($0) }
-                    adopted = whole
-                    taken = true
-                    let start = field.baseAddress.map { $0 - message.baseAddress! } ?? 0
-                    return whole.slice(start..<(start + field.count))
-                }
+                var adoption = AdoptedMessage(buffer: buffer, length: length)
+                defer { taken = adoption.isAdopted }
+                let values = try decoder.decodeTuple(tuple) { adoption.slice($0) }
                 if let row = try assembler!.add(values) { try body(.assembled(row)) }
                 return
             }
@@ -293,6 +283,29 @@ extension PostgresConnection {
             buffer = nil
         }
         drainResults()
+    }
+}
+
+/// Hands out `bytea` values as slices of one CopyData message: the first slice adopts the message, which is freed (with
+/// `PQfreemem`) when the last slice goes. Once adopted, the message is no longer the caller's to free.
+private struct AdoptedMessage {
+    let buffer: UnsafeMutablePointer<CChar>
+    let length: Int
+    private var whole: PostgresBytes?
+
+    init(buffer: UnsafeMutablePointer<CChar>, length: Int) {
+        self.buffer = buffer
+        self.length = length
+    }
+
+    var isAdopted: Bool { whole != nil }
+
+    /// `field`, a range of the message's bytes, as a value sharing them.
+    mutating func slice(_ field: UnsafeRawBufferPointer) -> PostgresBytes {
+        let whole = self.whole ?? PostgresBytes(adopting: buffer, count: length) { PQfreemem($0) }
+        self.whole = whole
+        let start = field.baseAddress.map { $0 - UnsafeRawPointer(buffer) } ?? 0
+        return whole.slice(start..<(start + field.count))
     }
 }
 

@@ -20,6 +20,7 @@ public struct PrefixedFileMapping: ~Copyable {
     public let prefixLength: Int
     public let length: Int
     public let path: String
+    private let pageSize: Int
     private var released = 0
 
     /// Maps `length` bytes of the open file `descriptor` (named `path` in errors) behind `prefixLength` bytes of memory.
@@ -49,6 +50,7 @@ public struct PrefixedFileMapping: ~Copyable {
         self.prefixLength = prefixLength
         self.length = length
         self.path = path
+        pageSize = page
     }
 
     deinit {
@@ -67,8 +69,7 @@ public struct PrefixedFileMapping: ~Copyable {
 
     /// Gives back the resident pages of the file part that lie wholly below `offset` (a position in `bytes`).
     public mutating func release(below offset: Int) {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let end = (offset - prefixLength) / page * page
+        let end = (offset - prefixLength) / pageSize * pageSize
         guard end > released else { return }
         _ = madvise(fileStart + released, end - released, MADV_DONTNEED)
         released = end

@@ -31,7 +31,6 @@ struct DirectEncodingTests {
           - {name: tags}
           - {name: nums}
           - {name: raw}
-          - {name: picture, from: raw, encoding: jpeg}
         split: {ratios: {train: 0.7, val: 0.2, test: 0.1}, group_column: grp}
         shards: {size_limit: 256KiB, checkpoint_every: 1MiB}
         """
@@ -95,6 +94,30 @@ struct DirectEncodingTests {
             #expect(a.counts == b.counts && a.quarantine == b.quarantine && a.cursor == b.cursor && a.splits == b.splits)
             #expect(a.stats.sourceBytes == b.stats.sourceBytes)
         }
+        // The reference tools on the same rows: mosaicml-streaming's own reader verifies every shard's hashes,
+        // decompresses it and decodes every sample of v2; each text and bytea value is what psql prints for its row.
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let mosaicml = try runProcess(repository.appendingPathComponent("scripts/check-mosaicml").path,
+                                      [ws.versionDirectory("direct", "v2").path], cwd: repository)
+        #expect(mosaicml.status == 0 && mosaicml.stdout.contains("every shard hash matched"), "\(mosaicml.output)")
+        let psql = try runProcess("/usr/bin/env", ["psql", "-AtF", "\t", "-c",
+            "SELECT id, encode(convert_to(label, 'UTF8'), 'hex'), encode(raw, 'hex') FROM \(ws.schema).fb WHERE label IS NOT NULL AND raw IS NOT NULL"])
+        #expect(psql.status == 0, "\(psql.output)")
+        let published = try ws.allSamples("direct", "v2")
+        var compared = 0
+        for line in psql.stdout.split(separator: "\n") {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 3, let sample = published[fields[0]]?.values else { continue }
+            guard case .string(let label)? = sample["label"], case .bytes(let raw)? = sample["raw"] else {
+                Issue.record("sample \(fields[0]) without label or raw")
+                continue
+            }
+            #expect(Array(label.utf8).map { String(format: "%02x", $0) }.joined() == fields[1], "label of \(fields[0])")
+            #expect(raw.map { String(format: "%02x", $0) }.joined() == fields[2], "raw of \(fields[0])")
+            compared += 1
+        }
+        #expect(compared > 2000, "\(compared) rows compared with psql")
+
         let first = try ws.manifest("direct", "v1")
         #expect(first.quarantine.byReason == ["duplicate_key": 6, "null_value": 45, "value_out_of_range": 16])
         let samples = try ws.allSamples("direct", "v2")

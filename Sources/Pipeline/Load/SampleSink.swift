@@ -117,13 +117,7 @@ final class SampleSink {
                 written(key: key, value: lineage?.dedupeColumn.flatMap { values[$0] }, split: split)
             }
         case .rejected(let entry, let cursor, let bytes):
-            progress.sourceBytes += bytes
-            lastCursor = cursor
-            if let key = entry.key, tombstones.isForgotten(key) {
-                forgottenSkipped += 1
-                return
-            }
-            try record(cursor, key: entry.key)
+            guard try account(key: entry.key, cursor: cursor, sourceBytes: bytes) else { return }
             try reject(entry)
         }
     }
@@ -132,6 +126,7 @@ final class SampleSink {
     /// dedupe column, if any, would need its value: the direct encoder is not used with one), the rest as they were
     /// processed. Throws the batch's decoding failure after the rows before it.
     func consume(_ batch: EncodedSamples) throws {
+        precondition(lineage?.dedupeColumn == nil, "the direct encoder does not keep a dedupe column's value")
         var processed = 0
         var sampleStart = 0
         try batch.bytes.withUnsafeBytes { (bytes) throws in
@@ -148,7 +143,6 @@ final class SampleSink {
                     try startRow(cursor: row.cursor)
                     defer { endRow() }
                     guard try admit(key: row.key, cursor: row.cursor, sourceBytes: row.sourceBytes) else { continue }
-                    precondition(lineage?.dedupeColumn == nil, "the direct encoder does not keep a dedupe column's value")
                     let split = splitNames[row.split]
                     let writer = try writer(forSlot: row.split, named: split)
                     do throws(ShardError) { try writer.write(encodedSample: sample) } catch {
@@ -175,17 +169,23 @@ final class SampleSink {
         if progress.sourceBytes - bytesAtCheckpoint >= checkpointEvery { checkpointDue = true }
     }
 
-    /// The steps every sample goes through before it is written; false when it is not to be written: its key was
-    /// forgotten (no trace at all), or it repeats the row before (quarantined).
-    private func admit(key: String?, cursor: PostgresValue, sourceBytes: Int) throws -> Bool {
+    /// What every consumed row (sample or rejected) counts for: its bytes, its cursor, and its line in rows.bin; false
+    /// when its key was forgotten, which leaves no trace in the new version, not even in rows.bin.
+    private func account(key: String?, cursor: PostgresValue, sourceBytes: Int) throws -> Bool {
         progress.sourceBytes += sourceBytes
         lastCursor = cursor
-        // A forgotten key leaves no trace in the new version, not even in rows.bin.
         if let key, tombstones.isForgotten(key) {
             forgottenSkipped += 1
             return false
         }
         try record(cursor, key: key)
+        return true
+    }
+
+    /// The steps every sample goes through before it is written; false when it is not to be written: its key was
+    /// forgotten (no trace at all), or it repeats the row before (quarantined).
+    private func admit(key: String?, cursor: PostgresValue, sourceBytes: Int) throws -> Bool {
+        guard try account(key: key, cursor: cursor, sourceBytes: sourceBytes) else { return false }
         if duplicates.isRepeat(key: key, cursor: cursor) {
             try reject(QuarantineEntry(
                 key: key, reason: .duplicateKey,

@@ -59,9 +59,8 @@ struct DirectSampleEncoder: Sendable {
         self.processor = processor
         self.outputs = outputs
         layout = MDSSampleBuilder.Layout(columns: plan.mdsColumns)
-        guard let fillers = Optional(layout.columns.compactMap({ fillerByName[$0.name] })), fillers.count == layout.columns.count
-        else { return nil }
-        self.fillers = fillers
+        fillers = layout.columns.compactMap { fillerByName[$0.name] }
+        guard fillers.count == layout.columns.count else { return nil }
         fieldCount = plan.selectedColumns.count
         keyField = plan.keyIndex
         cursorField = plan.cursorIndex
